@@ -1,0 +1,472 @@
+"""Carbon-intensity series and the regions x time-slots grid every decision is made on.
+
+An :class:`IntensitySeries` is what a reader returns: one region's timestamps and values as the source
+gave them. An :class:`IntensityGrid` puts many series on one fixed UTC step and one span, so a
+window search is a handful of array operations for all regions at once.
+
+Conventions (see DESIGN.md): a value covers its whole slot ``[t, t + step)``; gaps are NaN, reported,
+and filled only by an explicit policy; the signal kind (average or marginal) travels with the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal, Sequence
+
+import numpy as np
+
+from greenci.accounting import Signal, check_signal, same_signal
+from greenci.errors import GapError, InputError
+
+FillPolicy = Literal["hold", "linear"]
+SpanPolicy = Literal["common", "union"]
+_DT = "datetime64[s]"
+
+
+def to_datetime64(value: object) -> np.datetime64:
+    """A UTC ``datetime64[s]`` from a string, datetime, pandas Timestamp or datetime64."""
+    try:
+        import pandas as pd
+
+        ts = pd.Timestamp(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"time {value!r} is not a date-time: use ISO 8601, e.g. 2022-10-12T08:00Z") from exc
+    if ts is pd.NaT:
+        raise InputError(f"time {value!r} is not a date-time: use ISO 8601, e.g. 2022-10-12T08:00Z")
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return np.datetime64(ts.to_datetime64(), "s")
+
+
+def iso(t: np.datetime64) -> str:
+    """ISO 8601 text of a UTC datetime64, with a trailing Z."""
+    return str(np.datetime64(t, "s")) + "Z"
+
+
+@dataclass(frozen=True, eq=False)
+class IntensitySeries:
+    """One region's carbon intensity as read from a source (gCO2eq/kWh, UTC timestamps)."""
+
+    region: str
+    times: np.ndarray
+    values_g_per_kwh: np.ndarray
+    signal: Signal = "average"
+    source: str = ""
+    synthetic: bool = False
+    estimated: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        times = np.asarray(self.times).astype(_DT)
+        values = np.asarray(self.values_g_per_kwh, dtype=np.float64)
+        object.__setattr__(self, "times", times)
+        object.__setattr__(self, "values_g_per_kwh", values)
+        check_signal(self.signal)
+        if not self.region:
+            raise InputError(f"{self.source or 'series'}: region is empty: name the grid zone, e.g. DE-LU")
+        if times.shape != values.shape or times.ndim != 1:
+            raise InputError(f"{self.source}: times and values must be 1-D of the same length")
+        if times.size == 0:
+            raise InputError(f"{self.source}: series for {self.region} has no rows")
+        if np.any(np.diff(times.astype(np.int64)) <= 0):
+            bad = int(np.flatnonzero(np.diff(times.astype(np.int64)) <= 0)[0]) + 1
+            raise InputError(
+                f"{self.source}: {self.region} time {iso(times[bad])} does not follow {iso(times[bad - 1])}: "
+                "timestamps must strictly increase (sort the file and drop duplicates)"
+            )
+        finite = values[np.isfinite(values)]
+        if finite.size and finite.min() < 0:
+            raise InputError(f"{self.source}: {self.region} has a negative intensity {finite.min()}")
+
+    def step_s(self) -> int:
+        """The series' own step: the most common spacing of its timestamps, in seconds."""
+        if self.times.size < 2:
+            raise InputError(f"{self.source}: {self.region} has one row, so its step is unknown")
+        diffs = np.diff(self.times.astype(np.int64))
+        uniq, counts = np.unique(diffs, return_counts=True)
+        return int(uniq[np.argmax(counts)])
+
+    def regular(self, step_s: int | None = None) -> tuple[np.datetime64, np.ndarray]:
+        """Values on a regular step from the first timestamp; missing timestamps become NaN."""
+        step = step_s or self.step_s()
+        secs = self.times.astype(np.int64)
+        offsets = secs - secs[0]
+        off_grid = offsets % step != 0
+        if np.any(off_grid):
+            bad = int(np.flatnonzero(off_grid)[0])
+            raise InputError(
+                f"{self.source}: {self.region} time {iso(self.times[bad])} is off the {step} s step that "
+                f"starts at {iso(self.times[0])}: resample the source to a fixed step first"
+            )
+        out = np.full(int(offsets[-1] // step) + 1, np.nan)
+        out[offsets // step] = self.values_g_per_kwh
+        return self.times[0], out
+
+
+@dataclass(frozen=True)
+class RegionGaps:
+    """Where a region's series has no value."""
+
+    region: str
+    slots: int
+    gap_slots: int
+    longest_gap_slots: int
+    first_gap: str | None
+
+    @property
+    def gap_share(self) -> float:
+        return self.gap_slots / self.slots if self.slots else 0.0
+
+
+@dataclass(frozen=True)
+class RegionSummary:
+    """Descriptive statistics of one region of a grid."""
+
+    region: str
+    start: str
+    end: str
+    step_s: int
+    slots: int
+    mean_g_per_kwh: float
+    min_g_per_kwh: float
+    max_g_per_kwh: float
+    gap_share: float
+    greenest_hours_utc: tuple[int, ...]
+    signal: str
+    synthetic: bool
+
+
+@dataclass(frozen=True)
+class BestWindow:
+    """The cleanest start found for one job."""
+
+    region: str
+    start: np.datetime64
+    duration_s: float
+    mean_g_per_kwh: float
+    emissions_g_per_kw: float
+
+
+@dataclass(frozen=True, eq=False)
+class IntensityGrid:
+    """Carbon intensity for ``regions`` x ``n_slots`` slots of ``step_s`` seconds from ``start`` (UTC).
+
+    ``values[r, i]`` covers ``[start + i*step, start + (i+1)*step)``; NaN marks a gap.
+    """
+
+    regions: tuple[str, ...]
+    start: np.datetime64
+    step_s: int
+    values: np.ndarray
+    signal: Signal = "average"
+    synthetic: bool = False
+    sources: tuple[str, ...] = ()
+    filled: str | None = None
+    _prefix: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        values = np.asarray(self.values, dtype=np.float64)
+        if values.ndim != 2 or values.shape[0] != len(self.regions):
+            raise InputError(f"values must be regions x slots, got shape {values.shape} for {len(self.regions)} regions")
+        if len(set(self.regions)) != len(self.regions):
+            raise InputError(f"regions {self.regions} repeat a name: each region appears once")
+        if int(self.step_s) <= 0:
+            raise InputError(f"step_s {self.step_s} must be a positive number of seconds")
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "start", np.datetime64(self.start, "s"))
+        object.__setattr__(self, "step_s", int(self.step_s))
+        check_signal(self.signal)
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_series(cls, series: Sequence[IntensitySeries], *, step_s: int | None = None,
+                    span: SpanPolicy = "common") -> IntensityGrid:
+        """Put series on one step and one span.
+
+        Series of the same region (e.g. two yearly files) are joined. The step defaults to the finest
+        of the series; coarser series are held, finer ones averaged. ``span="common"`` keeps the span
+        every region covers, ``"union"`` pads with NaN gaps.
+        """
+        if not series:
+            raise InputError("no intensity series given: pass at least one file or source")
+        signal = same_signal(*(s.signal for s in series))
+        by_region: dict[str, list[IntensitySeries]] = {}
+        for s in series:
+            by_region.setdefault(s.region, []).append(s)
+        joined = [_join(parts) for parts in by_region.values()]
+        steps = [s.step_s() for s in joined]
+        target = int(step_s or min(steps))
+        rows = []
+        for s, own in zip(joined, steps):
+            t0, vals = s.regular(own)
+            rows.append(_resample_row(t0, vals, own, target, s.region))
+        starts = [r[0].astype(np.int64) for r in rows]
+        ends = [r[0].astype(np.int64) + r[1].size * target for r in rows]
+        if span == "common":
+            lo, hi = max(starts), min(ends)
+            if hi <= lo:
+                raise InputError(
+                    "the series share no common span: "
+                    + ", ".join(f"{s.region} {iso(np.datetime64(a, 's'))}..{iso(np.datetime64(b, 's'))}"
+                                for s, a, b in zip(joined, starts, ends))
+                    + "; pick files covering the same period or use span='union'"
+                )
+        elif span == "union":
+            lo, hi = min(starts), max(ends)
+        else:
+            raise InputError(f"span {span!r} is unknown: use 'common' or 'union'")
+        n = (hi - lo) // target
+        values = np.full((len(rows), n), np.nan)
+        for i, (t0, vals) in enumerate(rows):
+            off = (t0.astype(np.int64) - lo) // target
+            a, b = max(off, 0), min(off + vals.size, n)
+            values[i, a:b] = vals[a - off:b - off]
+        return cls(
+            regions=tuple(s.region for s in joined),
+            start=np.datetime64(int(lo), "s"),
+            step_s=target,
+            values=values,
+            signal=signal,
+            synthetic=any(s.synthetic for s in series),
+            sources=tuple(dict.fromkeys(s.source for s in series)),
+        )
+
+    # ----------------------------------------------------------------- shape and time
+    @property
+    def n_slots(self) -> int:
+        return int(self.values.shape[1])
+
+    @property
+    def end(self) -> np.datetime64:
+        """First instant after the grid (exclusive end)."""
+        return self.start + np.timedelta64(self.n_slots * self.step_s, "s")
+
+    @property
+    def times(self) -> np.ndarray:
+        """Start of every slot."""
+        return self.start + np.arange(self.n_slots) * np.timedelta64(self.step_s, "s")
+
+    def region_index(self, region: str) -> int:
+        try:
+            return self.regions.index(region)
+        except ValueError:
+            raise InputError(f"region {region!r} is not in the grid: choose one of {', '.join(self.regions)}") from None
+
+    def slot_at(self, t: object) -> int:
+        """Index of the slot containing time ``t`` (may be outside 0..n_slots-1)."""
+        secs = to_datetime64(t).astype(np.int64) - self.start.astype(np.int64)
+        return int(secs // self.step_s)
+
+    def select(self, regions: Sequence[str]) -> IntensityGrid:
+        idx = [self.region_index(r) for r in regions]
+        return replace(self, regions=tuple(regions), values=self.values[idx], _prefix={})
+
+    def between(self, start: object = None, end: object = None) -> IntensityGrid:
+        """The slots whose start lies in ``[start, end)``."""
+        a = 0 if start is None else max(self.slot_at(start), 0)
+        b = self.n_slots if end is None else min(-(-(to_datetime64(end).astype(np.int64)
+                                                       - self.start.astype(np.int64)) // self.step_s), self.n_slots)
+        if b <= a:
+            raise InputError(f"the span {start}..{end} holds no slot of the grid ({iso(self.start)}..{iso(self.end)})")
+        return replace(self, start=self.start + np.timedelta64(a * self.step_s, "s"),
+                       values=self.values[:, a:b], _prefix={})
+
+    def resample(self, step_s: int) -> IntensityGrid:
+        """The grid on another step: held when finer, averaged (gaps kept) when coarser."""
+        rows = [_resample_row(self.start, row, self.step_s, int(step_s), r) for r, row in zip(self.regions, self.values)]
+        t0 = rows[0][0]
+        width = min(r[1].size for r in rows)
+        return replace(self, start=t0, step_s=int(step_s), values=np.vstack([r[1][:width] for r in rows]), _prefix={})
+
+    # ----------------------------------------------------------------- gaps
+    def gaps(self) -> list[RegionGaps]:
+        out = []
+        for region, row in zip(self.regions, self.values):
+            nan = np.isnan(row)
+            first = int(np.argmax(nan)) if nan.any() else None
+            out.append(RegionGaps(region, row.size, int(nan.sum()), _longest_run(nan),
+                                  None if first is None else iso(self.times[first])))
+        return out
+
+    def has_gaps(self) -> bool:
+        return bool(np.isnan(self.values).any())
+
+    def fill(self, policy: FillPolicy) -> IntensityGrid:
+        """Fill gaps by an explicit policy: ``hold`` the last value, or ``linear`` interpolation.
+
+        Leading gaps take the first value; a region with no value at all cannot be filled.
+        """
+        if policy not in ("hold", "linear"):
+            raise InputError(f"fill policy {policy!r} is unknown: use 'hold' or 'linear'")
+        values = self.values.copy()
+        idx = np.arange(self.n_slots)
+        for r, row in enumerate(values):
+            ok = ~np.isnan(row)
+            if not ok.any():
+                raise GapError(f"region {self.regions[r]} has no value at all: it cannot be filled, drop it")
+            if ok.all():
+                continue
+            if policy == "linear":
+                row[~ok] = np.interp(idx[~ok], idx[ok], row[ok])
+            else:
+                last = np.maximum.accumulate(np.where(ok, idx, -1))
+                first_ok = int(np.argmax(ok))
+                last[last < 0] = first_ok
+                values[r] = row[last]
+        return replace(self, values=values, filled=policy, _prefix={})
+
+    # ----------------------------------------------------------------- windows
+    def _prefix_sums(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cumulative sums of values (gaps as 0) and of gap counts, with a leading 0 column."""
+        if "sums" not in self._prefix:
+            nan = np.isnan(self.values)
+            zeros = np.zeros((len(self.regions), 1))
+            sums = np.concatenate([zeros, np.cumsum(np.where(nan, 0.0, self.values), axis=1)], axis=1)
+            gaps = np.concatenate([zeros.astype(np.int64), np.cumsum(nan, axis=1)], axis=1)
+            self._prefix["sums"] = (sums, gaps)
+        return self._prefix["sums"]
+
+    def window_emissions_g(self, duration_s: float, power_kw: float = 1.0) -> np.ndarray:
+        """Emissions (g) of a job drawing ``power_kw`` for ``duration_s``, for every start, every region.
+
+        Returns ``regions x n_starts``; column ``i`` is the start of slot ``i``; only starts whose
+        window ends inside the grid are returned. A partial last slot counts pro rata. A window that
+        touches a gap is NaN. Computed from prefix sums: O(regions x slots) whatever the duration.
+        """
+        whole, frac = self._split_duration(duration_s)
+        tail = 1 if frac > 0 else 0
+        n_starts = self.n_slots - whole - tail + 1
+        if n_starts <= 0:
+            raise InputError(
+                f"duration {duration_s} s is longer than the grid ({self.n_slots * self.step_s} s): "
+                "give a longer intensity series or a shorter job"
+            )
+        sums, gaps = self._prefix_sums()
+        hours = self.step_s / 3600.0
+        cost = sums[:, whole:whole + n_starts] - sums[:, :n_starts]
+        bad = gaps[:, whole:whole + n_starts] - gaps[:, :n_starts]
+        if tail:
+            last = self.values[:, whole:whole + n_starts]
+            cost = cost + frac * np.where(np.isnan(last), 0.0, last)
+            bad = bad + np.isnan(last)
+        cost = cost * (hours * power_kw)
+        cost[bad > 0] = np.nan
+        return cost
+
+    def window_mean_g_per_kwh(self, duration_s: float) -> np.ndarray:
+        """Mean intensity over every window (regions x n_starts), NaN where the window has a gap."""
+        return self.window_emissions_g(duration_s) / (duration_s / 3600.0)
+
+    def _split_duration(self, duration_s: float) -> tuple[int, float]:
+        if not np.isfinite(duration_s) or duration_s <= 0:
+            raise InputError(f"duration {duration_s} s must be a positive number of seconds")
+        slots = duration_s / self.step_s
+        whole = int(np.floor(slots + 1e-9))
+        frac = slots - whole
+        if frac < 1e-9:
+            frac = 0.0
+        return whole, frac
+
+    def best_window(self, duration_s: float, *, earliest: object = None, latest_start: object = None,
+                    power_kw: float = 1.0) -> BestWindow:
+        """The cleanest slot-boundary start in ``[earliest, latest_start]`` over all regions."""
+        cost = self.window_emissions_g(duration_s, power_kw)
+        a = 0 if earliest is None else max(-(-(to_datetime64(earliest).astype(np.int64)
+                                                - self.start.astype(np.int64)) // self.step_s), 0)
+        b = cost.shape[1] if latest_start is None else min(self.slot_at(latest_start) + 1, cost.shape[1])
+        if b <= a:
+            raise InputError(
+                "no start between earliest and latest_start lets the job finish inside the grid: "
+                "widen the window or extend the intensity series"
+            )
+        sub = cost[:, a:b]
+        if np.isnan(sub).all():
+            raise GapError("every candidate window touches a gap: fill the grid (IntensityGrid.fill) first")
+        r, i = np.unravel_index(np.nanargmin(sub), sub.shape)
+        emissions = float(sub[r, i])
+        return BestWindow(
+            region=self.regions[r],
+            start=self.start + np.timedelta64((a + int(i)) * self.step_s, "s"),
+            duration_s=float(duration_s),
+            mean_g_per_kwh=emissions / power_kw / (duration_s / 3600.0),
+            emissions_g_per_kw=emissions / power_kw,
+        )
+
+    # ----------------------------------------------------------------- description
+    def summary(self, greenest: int = 3) -> list[RegionSummary]:
+        hours = (self.times.astype(np.int64) // 3600) % 24
+        out = []
+        for gap, region, row in zip(self.gaps(), self.regions, self.values):
+            ok = ~np.isnan(row)
+            if ok.any():
+                sums = np.bincount(hours[ok], weights=row[ok], minlength=24)
+                counts = np.bincount(hours[ok], minlength=24)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    by_hour = np.where(counts > 0, sums / np.maximum(counts, 1), np.inf)
+                green = tuple(int(h) for h in np.argsort(by_hour, kind="stable")[:greenest] if counts[h] > 0)
+                mean, lo, hi = float(row[ok].mean()), float(row[ok].min()), float(row[ok].max())
+            else:
+                green, mean, lo, hi = (), float("nan"), float("nan"), float("nan")
+            out.append(RegionSummary(
+                region=region, start=iso(self.start), end=iso(self.end), step_s=self.step_s,
+                slots=self.n_slots, mean_g_per_kwh=mean, min_g_per_kwh=lo, max_g_per_kwh=hi,
+                gap_share=gap.gap_share, greenest_hours_utc=green, signal=self.signal,
+                synthetic=self.synthetic,
+            ))
+        return out
+
+
+def _join(parts: list[IntensitySeries]) -> IntensitySeries:
+    """One series per region: parts are concatenated; identical overlaps are dropped, conflicts refused."""
+    if len(parts) == 1:
+        return parts[0]
+    times = np.concatenate([p.times for p in parts])
+    values = np.concatenate([p.values_g_per_kwh for p in parts])
+    order = np.argsort(times, kind="stable")
+    times, values = times[order], values[order]
+    dup = np.flatnonzero(np.diff(times.astype(np.int64)) == 0)
+    if dup.size:
+        a, b = values[dup], values[dup + 1]
+        differ = ~((a == b) | (np.isnan(a) & np.isnan(b)))
+        if differ.any():
+            k = int(dup[np.flatnonzero(differ)[0]])
+            raise InputError(
+                f"{parts[0].region}: sources {', '.join(p.source for p in parts)} disagree at {iso(times[k])} "
+                f"({a[differ][0]} vs {b[differ][0]}): give one source per region and period"
+            )
+        keep = np.ones(times.size, bool)
+        keep[dup + 1] = False
+        times, values = times[keep], values[keep]
+    first = parts[0]
+    return IntensitySeries(first.region, times, values, first.signal,
+                           " + ".join(p.source for p in parts), any(p.synthetic for p in parts))
+
+
+def _resample_row(t0: np.datetime64, row: np.ndarray, step: int, target: int,
+                  region: str) -> tuple[np.datetime64, np.ndarray]:
+    """One region's regular values on another step (hold when finer, strict mean when coarser)."""
+    if target == step:
+        return np.datetime64(t0, "s"), row
+    if step % target == 0:
+        return np.datetime64(t0, "s"), np.repeat(row, step // target)
+    if target % step == 0:
+        k = target // step
+        start = t0.astype(np.int64)
+        aligned = -(-start // target) * target  # first coarse boundary at or after t0
+        skip = (aligned - start) // step
+        usable = (row.size - skip) // k
+        if usable <= 0:
+            raise InputError(f"{region}: series is shorter than one {target} s slot")
+        block = row[skip:skip + usable * k].reshape(usable, k)
+        return np.datetime64(int(aligned), "s"), block.mean(axis=1)  # NaN in a block keeps the slot NaN
+    raise InputError(
+        f"{region}: step {step} s cannot be resampled to {target} s: choose a step that divides or is "
+        f"a multiple of {step} s (e.g. {np.gcd(step, target)} s)"
+    )
+
+
+def _longest_run(mask: np.ndarray) -> int:
+    if not mask.any():
+        return 0
+    padded = np.concatenate([[0], mask.astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(padded))
+    return int((edges[1::2] - edges[::2]).max())
