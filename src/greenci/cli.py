@@ -1,0 +1,367 @@
+"""The ``greenci`` command line: a thin shell over the core (Typer + rich).
+
+Errors from greenci (``GreenciError``) print as one line on stderr, without a traceback, and exit
+with the error's own code; everything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+from rich.console import Console
+
+from greenci.errors import GreenciError, InputError
+
+
+def _friendly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Print a GreenciError as one line on stderr and exit with its code, without a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except GreenciError as exc:
+            Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+app = typer.Typer(no_args_is_help=False, add_completion=False,
+                  pretty_exceptions_enable=False,
+                  help="greenci: measure, schedule and simulate the carbon footprint of CI/CD work.")
+intensity_app = typer.Typer(no_args_is_help=True, help="Carbon-intensity series.")
+forecast_app = typer.Typer(no_args_is_help=True, help="Carbon-intensity forecasts.")
+app.add_typer(intensity_app, name="intensity")
+app.add_typer(forecast_app, name="forecast")
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def _console() -> Console:
+    return Console(soft_wrap=False)
+
+
+def _emit_json(doc: dict[str, Any]) -> None:
+    typer.echo(json.dumps(doc, indent=2, default=_json_default, allow_nan=False))
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.datetime64):
+        return str(o) + "Z"
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+def _clean(x: float) -> float | None:
+    """JSON has no NaN: a missing number is null."""
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+class _Progress:
+    """A rich progress bar that appears only when work lasts longer than a second."""
+
+    def __init__(self, description: str, total: int) -> None:
+        from rich.progress import Progress
+
+        self._progress = Progress(console=Console(stderr=True), transient=True)
+        self._task = self._progress.add_task(description, total=total, visible=False)
+        self._t0 = time.monotonic()
+        self._started = False
+
+    def update(self, done: int, total: int | None = None) -> None:
+        if not self._started and time.monotonic() - self._t0 > 1.0 and sys.stderr.isatty():
+            self._progress.start()
+            self._progress.update(self._task, visible=True)
+            self._started = True
+        self._progress.update(self._task, completed=done, total=total)
+
+    def close(self) -> None:
+        if self._started:
+            self._progress.stop()
+
+
+def _read_series(paths: Sequence[Path], column: str | None = None) -> list:
+    """Read every file (directories expanded), with a progress bar for slow reads."""
+    from greenci.sources import read_intensity
+
+    files = _expand(paths)
+    bar = _Progress("reading intensity files", len(files))
+    series = []
+    try:
+        for i, f in enumerate(files):
+            series.extend(read_intensity([f], column=column))
+            bar.update(i + 1)
+    finally:
+        bar.close()
+    return series
+
+
+def _expand(paths: Sequence[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if not p.exists():
+            raise InputError(f"{p}: no such file or directory: check the path")
+        if p.is_dir():
+            from greenci.sources import intensity_files
+
+            out.extend(intensity_files(p))
+        else:
+            out.append(p)
+    if not out:
+        raise InputError(f"no intensity files found in {', '.join(map(str, paths))}")
+    return out
+
+
+def _grids_by_region(series: list) -> list:
+    """One grid per region, each on its own step and span (for describing files side by side)."""
+    from greenci.grid import IntensityGrid
+
+    by_region: dict[str, list] = {}
+    for s in series:
+        by_region.setdefault(s.region, []).append(s)
+    return [IntensityGrid.from_series(parts) for parts in by_region.values()]
+
+
+# ------------------------------------------------------------------------------------------ demo
+@app.callback(invoke_without_command=True)
+def _root(ctx: typer.Context) -> None:
+    """With no command, run the demo on the built-in synthetic grid."""
+    if ctx.invoked_subcommand is None:
+        _friendly(_run_demo)()
+
+
+@app.command()
+@_friendly
+def demo(
+    hours: float = typer.Option(72, help="Length of the synthetic forecast, in hours."),
+    job_duration: str = typer.Option("2h", "--duration", help="Duration of the example job (e.g. 90m, 2h)."),
+    energy_kwh: float = typer.Option(1.0, help="Energy of the example job, in kWh."),
+    seed: int = typer.Option(0, help="Seed of the synthetic model."),
+) -> None:
+    """Describe the built-in synthetic grid and place one example job on it (no data needed)."""
+    _run_demo(hours, job_duration, energy_kwh, seed)
+
+
+def _run_demo(hours: float = 72, job_duration: str = "2h", energy_kwh: float = 1.0, seed: int = 0) -> None:
+    from greenci.report import SYNTHETIC_NOTE, key_value_table, summary_table
+    from greenci.synthetic import synthetic_grid
+    from greenci.units import parse_duration_s
+
+    duration = parse_duration_s(job_duration)
+    grid = synthetic_grid(hours=hours, seed=seed)
+    console = _console()
+    console.print(summary_table(grid.summary(), synthetic=True))
+    cost = grid.window_emissions_g(duration, power_kw=energy_kwh / (duration / 3600))
+    now = cost[:, 0]
+    worst = int(np.nanargmax(now))
+    best = grid.best_window(duration, power_kw=energy_kwh / (duration / 3600))
+    rows = [
+        ("job", f"{energy_kwh:g} kWh over {duration / 3600:g} h"),
+        ("run now, dirtiest region", f"{grid.regions[worst]}: {now[worst]:.0f} g"),
+        ("run now, cleanest region", f"{grid.regions[int(np.nanargmin(now))]}: {np.nanmin(now):.0f} g"),
+        ("best start and region", f"{best.region} at {str(best.start)[:16]}Z: "
+                                  f"{best.emissions_g_per_kw * energy_kwh / (duration / 3600):.0f} g"),
+    ]
+    console.print(key_value_table("Example job — SYNTHETIC", rows, caption=SYNTHETIC_NOTE))
+
+
+# ------------------------------------------------------------------------------------------ intensity
+@intensity_app.command("summary")
+@_friendly
+def intensity_summary(
+    paths: list[Path] | None = typer.Argument(None, help="Intensity files or folders; none: the synthetic model."),
+    output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+    column: str | None = typer.Option(None, help="For Electricity Maps exports: 'direct' (default) or 'lca'."),
+) -> None:
+    """Per region: span, step, mean, min, max, share of gaps and the greenest hours of the day."""
+    from greenci.report import summary_json, summary_table
+
+    if paths:
+        series = _read_series(paths, column=column)
+        grids = _grids_by_region(series)
+    else:
+        from greenci.synthetic import synthetic_grid
+
+        grids = [synthetic_grid()]
+    summaries = [s for g in grids for s in g.summary()]
+    synthetic = any(g.synthetic for g in grids)
+    sources = [src for g in grids for src in g.sources]
+    if output_format is OutputFormat.json:
+        doc = summary_json(summaries, sources, synthetic)
+        for row in doc["regions"]:
+            for k in ("mean_g_per_kwh", "min_g_per_kwh", "max_g_per_kwh"):
+                row[k] = _clean(row[k])
+        _emit_json(doc)
+    else:
+        _console().print(summary_table(summaries, synthetic))
+
+
+@intensity_app.command("plot")
+@_friendly
+def intensity_plot(
+    paths: list[Path] | None = typer.Argument(None, help="Intensity files or folders; none: the synthetic model."),
+    output: Path = typer.Option(..., "-o", "--output", help="PNG file to write."),
+    start: str | None = typer.Option(None, help="First time to plot (UTC, ISO 8601)."),
+    end: str | None = typer.Option(None, help="End of the plot (UTC, exclusive)."),
+    column: str | None = typer.Option(None, help="For Electricity Maps exports: 'direct' (default) or 'lca'."),
+) -> None:
+    """Plot intensity series (one line per region) to a PNG file."""
+    from greenci.grid import IntensityGrid
+    from greenci.report import plot_grid
+
+    if paths:
+        grid = IntensityGrid.from_series(_read_series(paths, column=column), span="union")
+    else:
+        from greenci.synthetic import synthetic_grid
+
+        grid = synthetic_grid()
+    if start or end:
+        grid = grid.between(start, end)
+    plot_grid(grid, output)
+    typer.echo(f"wrote {output}" + (" (synthetic data)" if grid.synthetic else ""))
+
+
+# ------------------------------------------------------------------------------------------ footprint
+@app.command()
+@_friendly
+def footprint(
+    energy_kwh: float = typer.Option(..., help="IT energy of the work, in kWh."),
+    intensity_g_per_kwh: float | None = typer.Option(None, help="A fixed grid intensity, gCO2eq/kWh."),
+    region: str | None = typer.Option(None, help="Grid zone, e.g. DE-LU (with --source or the synthetic model)."),
+    at: str | None = typer.Option(None, help="Start of the work, UTC ISO 8601 (default: now)."),
+    source: list[str] | None = typer.Option(
+        None, help="Intensity files/folders, an API (electricitymaps, watttime, ukgrid, carbon-aware-sdk) "
+                   "or 'synthetic' (the default with --region)."),
+    duration: str = typer.Option("1h", help="How long the work runs (e.g. 30m, 2h)."),
+    pue: float = typer.Option(1.0, help="Power usage effectiveness of the facility (>= 1.0)."),
+    best_within_h: float = typer.Option(24.0, "--best-within-h", help="Search the best start in the next N hours."),
+    output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+) -> None:
+    """Energy, facility energy and emissions of some work; with a series, also its best start."""
+    from greenci.footprints import footprint_report
+
+    doc = footprint_report(
+        energy_kwh=energy_kwh, intensity_g_per_kwh=intensity_g_per_kwh, region=region, at=at,
+        sources=source or [], duration=duration, pue_value=pue, best_within_h=best_within_h,
+        read_series=lambda paths: _read_series([Path(p) for p in paths]),
+    )
+    if output_format is OutputFormat.json:
+        _emit_json(doc)
+        return
+    from greenci.report import SYNTHETIC_NOTE, key_value_table
+
+    rows = [("energy", f"{doc['energy_kwh']:.4g} kWh"),
+            ("facility energy (PUE {:.2f})".format(doc["pue"]), f"{doc['facility_energy_kwh']:.4g} kWh"),
+            ("intensity", f"{doc['intensity_g_per_kwh']:.1f} gCO2eq/kWh ({doc['signal']})"),
+            ("emissions", f"{doc['emissions_g']:.1f} gCO2eq")]
+    if doc.get("region"):
+        rows.insert(0, ("region, start", f"{doc['region']}, {doc['at']}"))
+    best = doc.get("best_start")
+    if best:
+        rows.append((f"best start in {best_within_h:g} h", f"{best['at']} ({best['emissions_g']:.1f} g, "
+                                                          f"saves {100 * best['saving_share']:.1f} %)"))
+    _console().print(key_value_table("Footprint" + (" — SYNTHETIC" if doc.get("synthetic") else ""), rows,
+                                     caption=SYNTHETIC_NOTE if doc.get("synthetic") else None))
+
+
+# ------------------------------------------------------------------------------------------ forecast
+@forecast_app.command("evaluate")
+@_friendly
+def forecast_evaluate(
+    paths: list[Path] | None = typer.Argument(
+        None, help="Intensity files or folders (default: the 2022-2023 Electricity Maps files in ../shared)."),
+    models: str = typer.Option("persistence,seasonal-naive,ridge", help="Comma-separated model names."),
+    horizons: str = typer.Option("1,6,12,24,48", help="Comma-separated horizons in hours."),
+    issue_every_h: int = typer.Option(24, help="Issue a forecast every N hours."),
+    per_region: bool = typer.Option(False, "--per-region", help="Show every region, not only the mean."),
+    output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+) -> None:
+    """MAE and MAPE of each forecast model per region and horizon, issued only on past data."""
+    from greenci.forecast import evaluate, make_forecaster
+    from greenci.grid import IntensityGrid
+
+    model_names = [m.strip() for m in models.split(",") if m.strip()]
+    for m in model_names:
+        make_forecaster(m)
+    horizon_list = _int_list(horizons, "--horizons")
+    if not paths:
+        from greenci.shared_data import require_shared_data
+
+        paths = [require_shared_data() / "intensity" / "electricitymaps-hourly"]
+    grid = IntensityGrid.from_series(_read_series(paths), span="common")
+    bar = _Progress("evaluating forecasts", 1)
+    try:
+        scores = evaluate(grid, model_names, horizons_h=tuple(horizon_list), issue_every_h=issue_every_h,
+                          progress=lambda done, total: bar.update(done, total))
+    finally:
+        bar.close()
+    mean = _mean_scores(scores)
+    if output_format is OutputFormat.json:
+        _emit_json({
+            "span": {"start": str(grid.start) + "Z", "end": str(grid.end) + "Z", "step_s": grid.step_s},
+            "regions": list(grid.regions), "synthetic": grid.synthetic,
+            "mean": mean,
+            "scores": [{"region": s.region, "model": s.model, "horizon_h": s.horizon_h,
+                        "mae_g_per_kwh": _clean(s.mae_g_per_kwh), "mape_pct": _clean(s.mape_pct), "n": s.n}
+                       for s in scores],
+        })
+        return
+    from rich.table import Table
+
+    console = _console()
+    rows: Iterable = scores if per_region else mean
+    table = Table(title=f"Forecast error, {len(grid.regions)} regions, {str(grid.start)[:10]} .. "
+                        f"{str(grid.end)[:10]}" + (" — SYNTHETIC" if grid.synthetic else ""))
+    for col in (["region"] if per_region else []) + ["model", "horizon h", "MAE g/kWh", "MAPE %", "n"]:
+        table.add_column(col, justify="left" if col in ("region", "model") else "right")
+    for r in rows:
+        d = r if isinstance(r, dict) else {"region": r.region, "model": r.model, "horizon_h": r.horizon_h,
+                                           "mae_g_per_kwh": r.mae_g_per_kwh, "mape_pct": r.mape_pct, "n": r.n}
+        table.add_row(*([d["region"]] if per_region else []), d["model"], str(d["horizon_h"]),
+                      f"{d['mae_g_per_kwh']:.1f}", f"{d['mape_pct']:.1f}", str(d["n"]))
+    console.print(table)
+
+
+def _mean_scores(scores: Sequence[Any]) -> list[dict[str, Any]]:
+    """Mean MAE / MAPE over regions, per model and horizon."""
+    groups: dict[tuple[str, int], list[Any]] = {}
+    for s in scores:
+        groups.setdefault((s.model, s.horizon_h), []).append(s)
+    out = []
+    for (model, h), items in groups.items():
+        mae = [s.mae_g_per_kwh for s in items if np.isfinite(s.mae_g_per_kwh)]
+        mape = [s.mape_pct for s in items if np.isfinite(s.mape_pct)]
+        out.append({"model": model, "horizon_h": h, "mae_g_per_kwh": _clean(float(np.mean(mae))) if mae else None,
+                    "mape_pct": _clean(float(np.mean(mape))) if mape else None, "n": sum(s.n for s in items)})
+    return out
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"{option} {text!r} must be comma-separated whole numbers, e.g. 1,6,24") from None
+    if not values or min(values) <= 0:
+        raise InputError(f"{option} {text!r} must list positive whole numbers, e.g. 1,6,24")
+    return values
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    app(args=list(argv) if argv is not None else None, prog_name="greenci")
+
+

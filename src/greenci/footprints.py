@@ -1,0 +1,110 @@
+"""The footprint of one piece of work at a place and time, and its best start: what ``greenci footprint`` shows.
+
+The intensity comes from a fixed number, files, a remote API or the synthetic model; the arithmetic is
+:mod:`greenci.accounting` on an :class:`~greenci.grid.IntensityGrid` (exact on partial slots).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from greenci.accounting import check_pue, facility_energy_kwh, footprint, profile_emissions_g
+from greenci.errors import InputError
+from greenci.grid import IntensityGrid, iso, to_datetime64
+from greenci.units import parse_duration_s
+
+API_SOURCES = ("electricitymaps", "watttime", "ukgrid", "carbon-aware-sdk")
+
+
+def footprint_report(*, energy_kwh: float, intensity_g_per_kwh: float | None, region: str | None,
+                     at: str | None, sources: Sequence[str], duration: str | float, pue_value: float,
+                     best_within_h: float, read_series: Callable[[Sequence[str]], list],
+                     client_factory: Callable[[str], Any] | None = None) -> dict[str, Any]:
+    """The footprint document: kWh, facility kWh, gCO2eq, and the best start when a series is known."""
+    if not np.isfinite(energy_kwh) or energy_kwh < 0:
+        raise InputError(f"--energy-kwh {energy_kwh} must be a number >= 0")
+    check_pue(pue_value)
+    if intensity_g_per_kwh is not None:
+        if sources or region:
+            raise InputError("give either --intensity-g-per-kwh or --region/--source, not both")
+        fp = footprint(energy_kwh, intensity_g_per_kwh, pue_value=pue_value)
+        return {"energy_kwh": fp.energy_kwh, "facility_energy_kwh": fp.facility_energy_kwh,
+                "emissions_g": fp.emissions_g, "intensity_g_per_kwh": float(intensity_g_per_kwh),
+                "pue": fp.pue, "signal": fp.signal, "synthetic": False}
+    if not region:
+        raise InputError("give --intensity-g-per-kwh Y, or --region R (with --source, or the synthetic model)")
+    duration_s = parse_duration_s(duration, field="--duration")
+    if not np.isfinite(best_within_h) or best_within_h < 0:
+        raise InputError(f"--best-within-h {best_within_h} must be a number of hours >= 0")
+    start = to_datetime64(at) if at else np.datetime64(datetime.now(UTC).replace(tzinfo=None), "s")
+    horizon_end = start + np.timedelta64(int(np.ceil(best_within_h * 3600 + duration_s)) + 1, "s")
+    grid = _intensity_grid(region, start, horizon_end, sources, read_series, client_factory)
+    t_start = start.astype(np.int64)
+    if t_start < grid.start.astype(np.int64) or t_start + duration_s > grid.end.astype(np.int64):
+        raise InputError(
+            f"--at {iso(start)} + {duration_s:g} s is outside the intensity series for {region} "
+            f"({iso(grid.start)} .. {iso(grid.end)}): choose a time inside it"
+        )
+    power_kw = energy_kwh / (duration_s / 3600.0)
+    times = np.array([t_start, t_start + duration_s], dtype=np.float64)
+    grams_it = profile_emissions_g(times, np.full(2, power_kw * 1000.0), grid.times, grid.step_s, grid.values[0])
+    facility = facility_energy_kwh(energy_kwh, pue_value)
+    emissions = grams_it * pue_value
+    doc: dict[str, Any] = {
+        "energy_kwh": float(energy_kwh), "facility_energy_kwh": facility, "emissions_g": float(emissions),
+        "intensity_g_per_kwh": float(emissions / facility) if facility > 0 else float(np.nan),
+        "pue": float(pue_value), "signal": grid.signal, "region": region, "at": iso(start),
+        "duration_s": duration_s, "sources": list(grid.sources), "synthetic": grid.synthetic,
+    }
+    if facility == 0:
+        doc["intensity_g_per_kwh"] = _mean_intensity(grid, t_start, duration_s)
+    latest = start + np.timedelta64(int(best_within_h * 3600), "s")
+    if best_within_h > 0 and latest.astype(np.int64) + duration_s <= grid.end.astype(np.int64):
+        best = grid.best_window(duration_s, earliest=start, latest_start=latest, power_kw=power_kw)
+        best_g = best.emissions_g_per_kw * power_kw * pue_value
+        if best_g > emissions:  # a mid-slot 'now' can beat every slot-boundary start
+            best_g, best_at = emissions, start
+        else:
+            best_at = best.start
+        doc["best_start"] = {"at": iso(best_at), "emissions_g": float(best_g),
+                             "saving_g": float(emissions - best_g),
+                             "saving_share": float((emissions - best_g) / emissions) if emissions > 0 else 0.0,
+                             "within_h": float(best_within_h)}
+    return doc
+
+
+def _mean_intensity(grid: IntensityGrid, t_start: int, duration_s: float) -> float:
+    times = np.array([t_start, t_start + duration_s], dtype=np.float64)
+    grams = profile_emissions_g(times, np.full(2, 1000.0), grid.times, grid.step_s, grid.values[0])
+    return grams / (duration_s / 3600.0)
+
+
+def _intensity_grid(region: str, start: np.datetime64, end: np.datetime64, sources: Sequence[str],
+                    read_series: Callable[[Sequence[str]], list],
+                    client_factory: Callable[[str], Any] | None) -> IntensityGrid:
+    """One-region grid covering [start, end) from files, an API or the synthetic model."""
+    if not sources or list(sources) == ["synthetic"]:
+        from greenci.synthetic import synthetic_grid
+
+        hours = (end - start).astype(np.int64) / 3600.0 + 2
+        return synthetic_grid([region], start=start - np.timedelta64(3600, "s"), hours=hours)
+    if len(sources) == 1 and sources[0] in API_SOURCES:
+        if client_factory is None:
+            from greenci.sources.clients import make_client
+
+            client_factory = make_client
+        client = client_factory(sources[0])
+        now = np.datetime64(datetime.now(UTC).replace(tzinfo=None), "s")
+        series = client.history(region, start, end) if end <= now else client.forecast(region)
+        return IntensityGrid.from_series([series])
+    if any(s in API_SOURCES or s == "synthetic" for s in sources):
+        raise InputError("--source takes either files/folders, or one API name, or 'synthetic': not a mix")
+    series = [s for s in read_series(sources) if s.region == region]
+    if not series:
+        found = sorted({s.region for s in read_series(sources)})
+        raise InputError(f"region {region!r} is not in {', '.join(sources)}: it holds {', '.join(found)}")
+    return IntensityGrid.from_series(series)
