@@ -10,8 +10,9 @@ and filled only by an explicit policy; the signal kind (average or marginal) tra
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 

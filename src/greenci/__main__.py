@@ -1,0 +1,5 @@
+"""``python -m greenci`` runs the command line."""
+
+from greenci.cli import main
+
+main()
