@@ -1,0 +1,1 @@
+"""Carbon-aware scheduling: the preprocessor (eligibility), the shared kernel and the strategies."""
