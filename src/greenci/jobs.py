@@ -286,10 +286,10 @@ def infer_nightly_deadlines(submitted_s: np.ndarray, expected_end_s: np.ndarray,
     """Deadline (epoch s) for nightly work, NaN for other jobs.
 
     A run that starts outside office hours (before ``office_start_h`` or from ``office_end_h`` local
-    time, or on a weekend) and is expected to end before the next ``office_start_h`` is nightly work:
-    its deadline is that next morning at ``office_start_h`` in the repository's time zone (a weekend
-    run's next morning is the next Monday... we keep it simple and conservative: the next day's
-    ``office_start_h``). Local times come from the IANA zone, so daylight saving is respected.
+    time, or on a weekend) and is expected to end before the next ``office_start_h`` is nightly work;
+    its deadline is that next ``office_start_h`` in the repository's time zone (the next calendar
+    morning even on weekends: conservative, nobody is promised Monday). Local times come from the IANA
+    zone, so daylight-saving changes are respected.
     """
     try:
         tz = ZoneInfo(time_zone)
