@@ -124,13 +124,14 @@ class Footprint:
 
     def __add__(self, other: Footprint) -> Footprint:
         signal = same_signal(self.signal, other.signal)
+        energy = self.energy_kwh + other.energy_kwh
+        facility = self.facility_energy_kwh + other.facility_energy_kwh
         return Footprint(
             energy_kwh=self.energy_kwh + other.energy_kwh,
             facility_energy_kwh=self.facility_energy_kwh + other.facility_energy_kwh,
             emissions_g=self.emissions_g + other.emissions_g,
             signal=signal,
-            pue=(self.facility_energy_kwh + other.facility_energy_kwh)
-            / max(self.energy_kwh + other.energy_kwh, 1e-300),
+            pue=facility / energy if energy > 0 else max(self.pue, other.pue),  # no energy: keep a valid PUE
         )
 
 
@@ -163,14 +164,14 @@ def profile_emissions_g(times: np.ndarray, power_w: np.ndarray, slot_starts: np.
         return 0.0
     starts = _as_seconds(slot_starts)
     values = np.asarray(intensity_g_per_kwh, dtype=np.float64)
-    edges = np.concatenate([starts, [starts[-1] + step_s]])
+    edges = np.union1d(starts, starts + step_s)  # slot ends too: a hole between slots is cut out
     inner = edges[(edges > t[0]) & (edges < t[-1])]
     cuts = np.union1d(t, inner)
     pw = np.interp(cuts, t, p)
     piece_j = (pw[1:] + pw[:-1]) * 0.5 * np.diff(cuts)
     mids = (cuts[1:] + cuts[:-1]) * 0.5
-    slot = np.searchsorted(edges, mids, side="right") - 1
-    outside = (slot < 0) | (slot >= starts.size)
+    slot = np.searchsorted(starts, mids, side="right") - 1
+    outside = (slot < 0) | (mids >= starts[np.maximum(slot, 0)] + step_s)
     if np.any(outside):
         raise InputError(
             "the power profile runs outside the intensity series: give a series covering "

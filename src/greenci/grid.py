@@ -10,6 +10,7 @@ and filled only by an explicit policy; the signal kind (average or marginal) tra
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -61,6 +62,11 @@ class IntensitySeries:
         values = np.asarray(self.values_g_per_kwh, dtype=np.float64)
         object.__setattr__(self, "times", times)
         object.__setattr__(self, "values_g_per_kwh", values)
+        if self.estimated is not None:
+            estimated = np.asarray(self.estimated, dtype=bool)
+            if estimated.shape != values.shape:
+                raise InputError(f"{self.source}: estimated flags have shape {estimated.shape}, values {values.shape}")
+            object.__setattr__(self, "estimated", estimated)
         check_signal(self.signal)
         if not self.region:
             raise InputError(f"{self.source or 'series'}: region is empty: name the grid zone, e.g. DE-LU")
@@ -74,20 +80,43 @@ class IntensitySeries:
                 f"{self.source}: {self.region} time {iso(times[bad])} does not follow {iso(times[bad - 1])}: "
                 "timestamps must strictly increase (sort the file and drop duplicates)"
             )
+        if np.isinf(values).any():
+            bad = int(np.flatnonzero(np.isinf(values))[0])
+            raise InputError(f"{self.source}: {self.region} value at {iso(times[bad])} is infinite: give a finite "
+                             "intensity or leave the cell empty for a gap")
         finite = values[np.isfinite(values)]
         if finite.size and finite.min() < 0:
             raise InputError(f"{self.source}: {self.region} has a negative intensity {finite.min()}")
 
     def step_s(self) -> int:
-        """The series' own step: the most common spacing of its timestamps, in seconds."""
+        """The finest regular step every timestamp lies on: the GCD of the spacings, in seconds.
+
+        For a series that changes step (30 min, then 15 min) this is the finer one; the coarser values
+        are held over their own span by :meth:`regular`.
+        """
         if self.times.size < 2:
             raise InputError(f"{self.source}: {self.region} has one row, so its step is unknown")
         diffs = np.diff(self.times.astype(np.int64))
+        step = int(np.gcd.reduce(diffs))
+        if step < 60 or diffs.sum() // step > 50 * diffs.size:
+            raise InputError(
+                f"{self.source}: {self.region} timestamps share no regular step (finest common spacing {step} s): "
+                "resample the source to a fixed step first"
+            )
+        return step
+
+    def hold_s(self) -> int:
+        """How long one value lasts: the most common spacing (a longer spacing is a gap after that)."""
+        diffs = np.diff(self.times.astype(np.int64))
         uniq, counts = np.unique(diffs, return_counts=True)
-        return int(uniq[np.argmax(counts)])
+        return int(uniq[np.argmax(counts)]) if diffs.size else 0
 
     def regular(self, step_s: int | None = None) -> tuple[np.datetime64, np.ndarray]:
-        """Values on a regular step from the first timestamp; missing timestamps become NaN."""
+        """Values on a regular step from the first timestamp.
+
+        Each value covers the time up to the next timestamp, but never longer than the series' most
+        common spacing: beyond that the slots are gaps (NaN).
+        """
         step = step_s or self.step_s()
         secs = self.times.astype(np.int64)
         offsets = secs - secs[0]
@@ -98,9 +127,19 @@ class IntensitySeries:
                 f"{self.source}: {self.region} time {iso(self.times[bad])} is off the {step} s step that "
                 f"starts at {iso(self.times[0])}: resample the source to a fixed step first"
             )
-        out = np.full(int(offsets[-1] // step) + 1, np.nan)
-        out[offsets // step] = self.values_g_per_kwh
+        hold = max(self.hold_s(), step) if secs.size > 1 else step
+        idx = offsets // step
+        last = min(hold, int(offsets[-1] - offsets[-2])) if offsets.size > 1 else hold  # no data past the end
+        cover = np.minimum(np.diff(np.r_[offsets, offsets[-1] + last]), hold) // step
+        out = np.full(int(idx[-1] + cover[-1]), np.nan)
+        for k in range(int(cover.max())):
+            use = cover > k
+            out[idx[use] + k] = self.values_g_per_kwh[use]
         return self.times[0], out
+
+    def estimated_share(self) -> float:
+        """Share of values the source flagged as estimated (0 when it flags none)."""
+        return float(np.mean(self.estimated)) if self.estimated is not None and self.estimated.size else 0.0
 
 
 @dataclass(frozen=True)
@@ -165,13 +204,17 @@ class IntensityGrid:
     _prefix: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        values = np.asarray(self.values, dtype=np.float64)
+        values = np.array(self.values, dtype=np.float64)  # own copy: the prefix-sum cache must not go stale
+        values.setflags(write=False)
         if values.ndim != 2 or values.shape[0] != len(self.regions):
-            raise InputError(f"values must be regions x slots, got shape {values.shape} for {len(self.regions)} regions")
+            raise InputError(
+                f"values must be regions x slots, got shape {values.shape} for {len(self.regions)} regions")
         if len(set(self.regions)) != len(self.regions):
             raise InputError(f"regions {self.regions} repeat a name: each region appears once")
         if int(self.step_s) <= 0:
             raise InputError(f"step_s {self.step_s} must be a positive number of seconds")
+        if np.isinf(values).any():
+            raise InputError("grid values include an infinite intensity: use finite numbers, NaN for gaps")
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "start", np.datetime64(self.start, "s"))
         object.__setattr__(self, "step_s", int(self.step_s))
@@ -195,9 +238,14 @@ class IntensityGrid:
             by_region.setdefault(s.region, []).append(s)
         joined = [_join(parts) for parts in by_region.values()]
         steps = [s.step_s() for s in joined]
-        target = int(step_s or min(steps))
+        firsts = [int(s.times[0].astype(np.int64)) for s in joined]
+        if step_s is None:
+            target = int(np.gcd.reduce(np.array(steps + [f - firsts[0] for f in firsts[1:]] or steps, np.int64)))
+            target = target or min(steps)
+        else:
+            target = int(step_s)
         rows = []
-        for s, own in zip(joined, steps):
+        for s, own in zip(joined, steps, strict=True):
             t0, vals = s.regular(own)
             rows.append(_resample_row(t0, vals, own, target, s.region))
         starts = [r[0].astype(np.int64) for r in rows]
@@ -207,8 +255,8 @@ class IntensityGrid:
             if hi <= lo:
                 raise InputError(
                     "the series share no common span: "
-                    + ", ".join(f"{s.region} {iso(np.datetime64(a, 's'))}..{iso(np.datetime64(b, 's'))}"
-                                for s, a, b in zip(joined, starts, ends))
+                    + ", ".join(f"{s.region} {iso(np.datetime64(int(a), 's'))}..{iso(np.datetime64(int(b), 's'))}"
+                                for s, a, b in zip(joined, starts, ends, strict=True))
                     + "; pick files covering the same period or use span='union'"
                 )
         elif span == "union":
@@ -218,7 +266,13 @@ class IntensityGrid:
         n = (hi - lo) // target
         values = np.full((len(rows), n), np.nan)
         for i, (t0, vals) in enumerate(rows):
-            off = (t0.astype(np.int64) - lo) // target
+            delta = t0.astype(np.int64) - lo
+            if delta % target:
+                raise InputError(
+                    f"{joined[i].region} starts at {iso(t0)}, off the {target} s step of the grid: give a step "
+                    f"that divides both (e.g. {int(np.gcd(delta, target))} s)"
+                )
+            off = delta // target
             a, b = max(off, 0), min(off + vals.size, n)
             values[i, a:b] = vals[a - off:b - off]
         return cls(
@@ -263,7 +317,8 @@ class IntensityGrid:
 
     def between(self, start: object = None, end: object = None) -> IntensityGrid:
         """The slots whose start lies in ``[start, end)``."""
-        a = 0 if start is None else max(self.slot_at(start), 0)
+        a = 0 if start is None else max(-(-(to_datetime64(start).astype(np.int64)
+                                             - self.start.astype(np.int64)) // self.step_s), 0)
         b = self.n_slots if end is None else min(-(-(to_datetime64(end).astype(np.int64)
                                                        - self.start.astype(np.int64)) // self.step_s), self.n_slots)
         if b <= a:
@@ -273,7 +328,8 @@ class IntensityGrid:
 
     def resample(self, step_s: int) -> IntensityGrid:
         """The grid on another step: held when finer, averaged (gaps kept) when coarser."""
-        rows = [_resample_row(self.start, row, self.step_s, int(step_s), r) for r, row in zip(self.regions, self.values)]
+        rows = [_resample_row(self.start, row, self.step_s, int(step_s), r)
+                for r, row in zip(self.regions, self.values, strict=True)]
         t0 = rows[0][0]
         width = min(r[1].size for r in rows)
         return replace(self, start=t0, step_s=int(step_s), values=np.vstack([r[1][:width] for r in rows]), _prefix={})
@@ -281,7 +337,7 @@ class IntensityGrid:
     # ----------------------------------------------------------------- gaps
     def gaps(self) -> list[RegionGaps]:
         out = []
-        for region, row in zip(self.regions, self.values):
+        for region, row in zip(self.regions, self.values, strict=True):
             nan = np.isnan(row)
             first = int(np.argmax(nan)) if nan.any() else None
             out.append(RegionGaps(region, row.size, int(nan.sum()), _longest_run(nan),
@@ -316,22 +372,31 @@ class IntensityGrid:
         return replace(self, values=values, filled=policy, _prefix={})
 
     # ----------------------------------------------------------------- windows
-    def _prefix_sums(self) -> tuple[np.ndarray, np.ndarray]:
-        """Cumulative sums of values (gaps as 0) and of gap counts, with a leading 0 column."""
-        if "sums" not in self._prefix:
-            nan = np.isnan(self.values)
-            zeros = np.zeros((len(self.regions), 1))
-            sums = np.concatenate([zeros, np.cumsum(np.where(nan, 0.0, self.values), axis=1)], axis=1)
-            gaps = np.concatenate([zeros.astype(np.int64), np.cumsum(nan, axis=1)], axis=1)
-            self._prefix["sums"] = (sums, gaps)
-        return self._prefix["sums"]
+    def _prefix_sums(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Cumulative sums of values (gaps as 0) with a leading 0 column, and of gap counts.
 
-    def window_emissions_g(self, duration_s: float, power_kw: float = 1.0) -> np.ndarray:
-        """Emissions (g) of a job drawing ``power_kw`` for ``duration_s``, for every start, every region.
+        The gap counts are None when the grid has no gap: a gap-free grid (the common case once a
+        forecast is filled) then costs one ``cumsum`` and no NaN bookkeeping.
+        """
+        cached = self._prefix.get("sums")
+        if cached is None:
+            rows, n = self.values.shape
+            sums = np.empty((rows, n + 1))
+            sums[:, 0] = 0.0
+            np.add.accumulate(self.values, axis=1, out=sums[:, 1:])  # cumsum without its wrapper
+            gaps = None
+            if not all(map(math.isfinite, sums[:, -1].tolist())):  # a NaN (or inf) makes a row's total so
+                nan = np.isnan(self.values)
+                np.add.accumulate(np.where(nan, 0.0, self.values), axis=1, out=sums[:, 1:])
+                gaps = np.zeros((rows, n + 1), dtype=np.int64)
+                np.add.accumulate(nan, axis=1, dtype=np.int64, out=gaps[:, 1:])
+            cached = self._prefix["sums"] = (sums, gaps)
+        return cached
 
-        Returns ``regions x n_starts``; column ``i`` is the start of slot ``i``; only starts whose
-        window ends inside the grid are returned. A partial last slot counts pro rata. A window that
-        touches a gap is NaN. Computed from prefix sums: O(regions x slots) whatever the duration.
+    def _window_slot_sums(self, duration_s: float) -> tuple[np.ndarray, np.ndarray | None]:
+        """Sum of value x slot weight for every start (regions x n_starts), and where a gap is used.
+
+        The mask is None when the grid has no gap. Multiply by ``step_s / 3600 * power_kw`` for grams.
         """
         whole, frac = self._split_duration(duration_s)
         tail = 1 if frac > 0 else 0
@@ -342,15 +407,29 @@ class IntensityGrid:
                 "give a longer intensity series or a shorter job"
             )
         sums, gaps = self._prefix_sums()
-        hours = self.step_s / 3600.0
         cost = sums[:, whole:whole + n_starts] - sums[:, :n_starts]
-        bad = gaps[:, whole:whole + n_starts] - gaps[:, :n_starts]
+        bad = None if gaps is None else (gaps[:, whole:whole + n_starts] - gaps[:, :n_starts]) > 0
         if tail:
             last = self.values[:, whole:whole + n_starts]
-            cost = cost + frac * np.where(np.isnan(last), 0.0, last)
-            bad = bad + np.isnan(last)
-        cost = cost * (hours * power_kw)
-        cost[bad > 0] = np.nan
+            if bad is None:
+                cost += frac * last
+            else:
+                last_nan = np.isnan(last)
+                cost += frac * np.where(last_nan, 0.0, last)
+                bad |= last_nan
+        return cost, bad
+
+    def window_emissions_g(self, duration_s: float, power_kw: float = 1.0) -> np.ndarray:
+        """Emissions (g) of a job drawing ``power_kw`` for ``duration_s``, for every start, every region.
+
+        Returns ``regions x n_starts``; column ``i`` is the start of slot ``i``; only starts whose
+        window ends inside the grid are returned. A partial last slot counts pro rata. A window that
+        touches a gap is NaN. Computed from prefix sums: O(regions x slots) whatever the duration.
+        """
+        cost, bad = self._window_slot_sums(duration_s)
+        cost *= self.step_s / 3600.0 * power_kw
+        if bad is not None:
+            cost[bad] = np.nan
         return cost
 
     def window_mean_g_per_kwh(self, duration_s: float) -> np.ndarray:
@@ -358,10 +437,11 @@ class IntensityGrid:
         return self.window_emissions_g(duration_s) / (duration_s / 3600.0)
 
     def _split_duration(self, duration_s: float) -> tuple[int, float]:
-        if not np.isfinite(duration_s) or duration_s <= 0:
+        duration_s = float(duration_s)
+        if not math.isfinite(duration_s) or duration_s <= 0:
             raise InputError(f"duration {duration_s} s must be a positive number of seconds")
         slots = duration_s / self.step_s
-        whole = int(np.floor(slots + 1e-9))
+        whole = math.floor(slots + 1e-9)
         frac = slots - whole
         if frac < 1e-9:
             frac = 0.0
@@ -370,7 +450,7 @@ class IntensityGrid:
     def best_window(self, duration_s: float, *, earliest: object = None, latest_start: object = None,
                     power_kw: float = 1.0) -> BestWindow:
         """The cleanest slot-boundary start in ``[earliest, latest_start]`` over all regions."""
-        cost = self.window_emissions_g(duration_s, power_kw)
+        cost, bad = self._window_slot_sums(duration_s)
         a = 0 if earliest is None else max(-(-(to_datetime64(earliest).astype(np.int64)
                                                 - self.start.astype(np.int64)) // self.step_s), 0)
         b = cost.shape[1] if latest_start is None else min(self.slot_at(latest_start) + 1, cost.shape[1])
@@ -380,13 +460,16 @@ class IntensityGrid:
                 "widen the window or extend the intensity series"
             )
         sub = cost[:, a:b]
-        if np.isnan(sub).all():
-            raise GapError("every candidate window touches a gap: fill the grid (IntensityGrid.fill) first")
-        r, i = np.unravel_index(np.nanargmin(sub), sub.shape)
-        emissions = float(sub[r, i])
+        if bad is not None:
+            sub_bad = bad[:, a:b]
+            if sub_bad.all():
+                raise GapError("every candidate window touches a gap: fill the grid (IntensityGrid.fill) first")
+            sub = np.where(sub_bad | np.isnan(sub), np.inf, sub)  # NaN also from inf - inf
+        r, i = divmod(int(sub.argmin()), sub.shape[1])  # the method skips np.argmin's dispatch
+        emissions = float(sub[r, i]) * (self.step_s / 3600.0) * power_kw
         return BestWindow(
             region=self.regions[r],
-            start=self.start + np.timedelta64((a + int(i)) * self.step_s, "s"),
+            start=self.start + np.timedelta64((a + i) * self.step_s, "s"),
             duration_s=float(duration_s),
             mean_g_per_kwh=emissions / power_kw / (duration_s / 3600.0),
             emissions_g_per_kw=emissions / power_kw,
@@ -396,7 +479,7 @@ class IntensityGrid:
     def summary(self, greenest: int = 3) -> list[RegionSummary]:
         hours = (self.times.astype(np.int64) // 3600) % 24
         out = []
-        for gap, region, row in zip(self.gaps(), self.regions, self.values):
+        for gap, region, row in zip(self.gaps(), self.regions, self.values, strict=True):
             ok = ~np.isnan(row)
             if ok.any():
                 sums = np.bincount(hours[ok], weights=row[ok], minlength=24)
@@ -422,8 +505,9 @@ def _join(parts: list[IntensitySeries]) -> IntensitySeries:
         return parts[0]
     times = np.concatenate([p.times for p in parts])
     values = np.concatenate([p.values_g_per_kwh for p in parts])
+    flags = np.concatenate([p.estimated if p.estimated is not None else np.zeros(p.times.size, bool) for p in parts])
     order = np.argsort(times, kind="stable")
-    times, values = times[order], values[order]
+    times, values, flags = times[order], values[order], flags[order]
     dup = np.flatnonzero(np.diff(times.astype(np.int64)) == 0)
     if dup.size:
         a, b = values[dup], values[dup + 1]
@@ -436,10 +520,11 @@ def _join(parts: list[IntensitySeries]) -> IntensitySeries:
             )
         keep = np.ones(times.size, bool)
         keep[dup + 1] = False
-        times, values = times[keep], values[keep]
+        times, values, flags = times[keep], values[keep], flags[keep]
     first = parts[0]
-    return IntensitySeries(first.region, times, values, first.signal,
-                           " + ".join(p.source for p in parts), any(p.synthetic for p in parts))
+    any_flags = any(p.estimated is not None for p in parts)
+    return IntensitySeries(first.region, times, values, first.signal, " + ".join(p.source for p in parts),
+                           any(p.synthetic for p in parts), flags if any_flags else None)
 
 
 def _resample_row(t0: np.datetime64, row: np.ndarray, step: int, target: int,
@@ -453,6 +538,12 @@ def _resample_row(t0: np.datetime64, row: np.ndarray, step: int, target: int,
         k = target // step
         start = t0.astype(np.int64)
         aligned = -(-start // target) * target  # first coarse boundary at or after t0
+        if (aligned - start) % step:
+            raise InputError(
+                f"{region}: {step} s values stamped from {iso(np.datetime64(int(start), 's'))} straddle the "
+                f"{target} s boundaries, so no {target} s slot is a mean of whole values: keep step_s={step} "
+                "or resample the source onto clock-aligned steps"
+            )
         skip = (aligned - start) // step
         usable = (row.size - skip) // k
         if usable <= 0:

@@ -69,7 +69,7 @@ def plot_grid(grid: IntensityGrid, path: Path, title: str | None = None) -> Path
 
     times = grid.times.astype("datetime64[s]").astype(object)
     fig, ax = plt.subplots(figsize=(11, 5), dpi=110)
-    for region, row in zip(grid.regions, grid.values):
+    for region, row in zip(grid.regions, grid.values, strict=True):
         ax.step(times, row, where="post", label=region, linewidth=0.9)
     label = title or "Carbon intensity"
     if grid.synthetic:

@@ -72,11 +72,15 @@ class SimulationResult:
         raise InputError(f"strategy {name!r} is not in this result: {', '.join(s.name for s in self.strategies)}")
 
 
-def forecast_surface(grid: IntensityGrid, model: str, horizon_slots: int) -> ForecastSurface:
-    """Forecasts issued at every slot boundary of the grid, as a surface deciders read."""
+def forecast_surface(grid: IntensityGrid, model: str, horizon_slots: int, jobs: JobTable) -> ForecastSurface:
+    """Forecasts issued at every slot boundary where a job of the trace decides, as a surface."""
     from greenci.forecast import forecast_cube
 
-    return ForecastSurface(forecast_cube(grid, model, horizon_slots), grid.step_s)
+    g0 = int(grid.start.astype(np.int64))
+    first = int((int(jobs.submitted_s[0]) - g0) // grid.step_s)
+    last = int((int(jobs.submitted_s[-1]) - g0) // grid.step_s)
+    issues = np.arange(first, last + 1, dtype=np.int64)
+    return ForecastSurface(forecast_cube(grid, model, horizon_slots, issues), grid.step_s, first_issue=first)
 
 
 def simulate(jobs: JobTable, grid: IntensityGrid, strategies: Sequence[Strategy], *, forecast: str = "ridge",
@@ -94,7 +98,7 @@ def simulate(jobs: JobTable, grid: IntensityGrid, strategies: Sequence[Strategy]
     _check_coverage(jobs, grid)
     surface = None
     if forecast != "perfect" and any(s.uses_forecast for s in strategies):
-        surface = forecast_surface(grid, forecast, max(1, int(np.ceil(horizon_h * 3600 / grid.step_s))))
+        surface = forecast_surface(grid, forecast, max(1, int(np.ceil(horizon_h * 3600 / grid.step_s))), jobs)
     ctx = Context.build(jobs, grid, forecast=surface, forecast_name=forecast, duration_model=duration_model)
     results, placements, grams_by = [], {}, {}
     for k, strategy in enumerate(strategies):

@@ -54,13 +54,14 @@ class ActualSurface:
 
 
 class ForecastSurface:
-    """Integrals over forecasts: ``cube[r, i, h]`` is the forecast issued at boundary ``i`` for slot ``i + h``.
+    """Integrals over forecasts: ``cube[r, k, h]`` is the forecast issued at boundary ``first_issue + k``
+    for slot ``first_issue + k + h``.
 
     Beyond the horizon the last forecast value is held (a long job's tail costs the same for every
     candidate start, so it barely matters for ranking).
     """
 
-    def __init__(self, cube: np.ndarray, step_s: int) -> None:
+    def __init__(self, cube: np.ndarray, step_s: int, first_issue: int = 0) -> None:
         if cube.ndim != 3:
             raise InputError(f"a forecast cube is regions x issues x horizon, got shape {cube.shape}")
         r, n_issue, h = cube.shape
@@ -72,12 +73,15 @@ class ForecastSurface:
         self._last_nan = nan[:, :, -1]
         self.horizon = h
         self.n_issues = n_issue
+        self.first_issue = int(first_issue)
         self.slot_h = step_s / 3600.0
 
     def integral(self, issue: np.ndarray | None, regions: np.ndarray, t0: np.ndarray, t1: np.ndarray) -> np.ndarray:
         if issue is None:
             raise InputError("a forecast surface needs the issue slot of every decision")
-        i = np.clip(issue, 0, self.n_issues - 1)
+        i = issue - self.first_issue
+        if np.any((i < 0) | (i >= self.n_issues)):
+            raise InputError("a decision falls outside the issue times of the forecast cube: build it over the trace")
         u0 = np.maximum(t0 - issue, 0.0)
         u1 = np.maximum(t1 - issue, 0.0)
         f0 = np.minimum(np.floor(u0).astype(np.int64), self.horizon)
