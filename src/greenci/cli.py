@@ -336,6 +336,207 @@ def forecast_evaluate(
     console.print(table)
 
 
+# ------------------------------------------------------------------------------------------ simulate
+@app.command()
+@_friendly
+def simulate(
+    study: bool = typer.Option(False, "--study", help="Reproduce the CI/CD study: 12 regions, 7,392 runs, 4 days."),
+    trace: list[Path] | None = typer.Option(None, "--trace", help="CI run histories (GHAminer CSV, GitHub JSON, CSV)."),
+    intensity: list[Path] | None = typer.Option(
+        None, "--intensity", help="Intensity files or folders (default: ../shared data, else the synthetic model)."),
+    regions: str | None = typer.Option(None, help="Comma-separated regions (default: the study's 12)."),
+    start: str | None = typer.Option(None, help="First day of the replay, UTC (default 2022-10-12 for --study)."),
+    days: float = typer.Option(4.0, help="Days to replay."),
+    strategies: str = typer.Option(",".join(("round-robin", "location", "lts-1", "lts-3", "lts-6", "oracle",
+                                             "greenci")), help="Comma-separated strategies."),
+    buffer_h: float = typer.Option(6.0, "--buffer-h", help="Buffer of 'oracle' and 'greenci' without a suffix."),
+    capacity: int | None = typer.Option(None, help="Concurrent runners per region for greenci (default: unlimited)."),
+    wait_price: float = typer.Option(0.0, help="greenci: g per kWh-hour a wait must save to be worth it."),
+    forecast: str = typer.Option("ridge", help="Forecast deciders see: ridge, persistence, seasonal-naive, perfect."),
+    seed: int = typer.Option(2022, help="Seed of the generated study runs."),
+    align_to: str | None = typer.Option(None, help="Shift the trace by whole weeks to start near this date."),
+    implausible: str = typer.Option("cap", help="Implausible runtimes: 'cap' at the runner limit or 'exclude'."),
+    output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+    out: Path | None = typer.Option(None, "-o", "--out", help="Folder for JSON, CSV/Parquet and PNG outputs."),
+) -> None:
+    """Replay CI runs through scheduling strategies: decided on forecasts, accounted on actual intensity."""
+    from greenci.scheduling.strategies import make_strategy
+    from greenci.simulation import simulate as run_simulation
+    from greenci.simulation_report import load_table, simulation_json, simulation_table, write_outputs
+    from greenci.study import STUDY_REDUCTIONS, STUDY_REGIONS
+
+    names = [n.strip() for n in strategies.split(",") if n.strip()]
+    strats = [make_strategy(n, default_buffer_h=buffer_h, capacity=capacity, wait_price_g_per_kwh_h=wait_price)
+              for n in names]
+    region_list = [r.strip() for r in regions.split(",")] if regions else list(STUDY_REGIONS)
+    if not study and not trace:
+        raise InputError("give --study (generated runs as in the study) or --trace FILE... (real CI histories)")
+    jobs, grid = _simulation_inputs(study, trace or [], intensity or [], region_list, start, days, seed,
+                                    align_to, implausible)
+    bar = _Progress("simulating strategies", len(strats))
+    try:
+        result = run_simulation(jobs, grid, strats, forecast=forecast, keep_placements=out is not None,
+                                progress=lambda d, t: bar.update(d, t))
+    finally:
+        bar.close()
+    reference = STUDY_REDUCTIONS if study or trace else None
+    if out is not None:
+        written = write_outputs(result, out, reference)
+        Console(stderr=True).print("wrote " + ", ".join(str(p) for p in written), highlight=False)
+    if output_format is OutputFormat.json:
+        _emit_json(simulation_json(result, reference))
+        return
+    console = _console()
+    console.print(simulation_table(result, reference))
+    console.print(load_table(result))
+
+
+def _simulation_inputs(study: bool, trace: list[Path], intensity: list[Path], regions: list[str],
+                       start: str | None, days: float, seed: int, align_to: str | None,
+                       implausible: str) -> tuple[Any, Any]:
+    """Jobs and the intensity grid for ``greenci simulate``."""
+    from greenci.grid import to_datetime64
+    from greenci.study import load_intensity_grid, study_runs
+
+    if not days > 0:
+        raise InputError(f"--days {days} must be positive")
+    if trace:
+        from greenci.traces import prepare_trace
+
+        jobs = prepare_trace(trace, implausible=implausible, align_to=align_to, start=start, days=days,
+                             intensity_span=None)
+        t0 = np.datetime64(int(jobs.submitted_s[0]), "s")
+        t1 = np.datetime64(int(np.max(jobs.submitted_s + jobs.duration_s)), "s")
+    else:
+        from greenci.tracegen import STUDY_START, generate_study_trace
+
+        t0 = to_datetime64(start or STUDY_START)
+        t1 = t0 + np.timedelta64(int(days * 86400), "s")
+        jobs = generate_study_trace(start=t0, days=days, runs=study_runs(days), seed=seed)
+    if not intensity:
+        from greenci.shared_data import find_shared_data
+
+        found = find_shared_data()
+        if found is not None:
+            intensity = [found / "intensity" / "electricitymaps-hourly"]
+    if intensity:
+        grid = load_intensity_grid(intensity, regions, t0, t1, read_series=_read_series)
+    else:
+        from greenci.synthetic import synthetic_grid
+
+        hist = np.timedelta64(56 * 86400, "s")
+        span_h = float((t1 - t0 + hist).astype(np.int64)) / 3600 + 48
+        grid = synthetic_grid(regions, start=t0 - hist, hours=span_h, seed=seed)
+    return jobs, grid
+
+
+# ------------------------------------------------------------------------------------------ schedule
+@app.command()
+@_friendly
+def schedule(
+    repo: str = typer.Option("local/repo", help="Repository, owner/name."),
+    workflow: str = typer.Option("ci", help="Workflow name."),
+    job_name: str = typer.Option("", "--job", help="Job name within the workflow."),
+    event: str = typer.Option("push", help="Trigger: push, pull_request, schedule, workflow_dispatch."),
+    at: str | None = typer.Option(None, help="Submission time, UTC ISO 8601 (default: now)."),
+    duration: str | None = typer.Option(None, help="Your runtime estimate (e.g. 20m); blended with history."),
+    deadline: str | None = typer.Option(None, help="Deadline: a duration after submission (3h) or a UTC time."),
+    buffer_h: float = typer.Option(6.0, "--buffer-h", help="Allowed waiting when no deadline is given."),
+    allowed_regions: str | None = typer.Option(None, help="Comma-separated regions the job may run in."),
+    carbon_aware: bool = typer.Option(True, "--carbon-aware/--no-carbon-aware", help="May greenci shift it?"),
+    power_kw: float = typer.Option(1.0, help="Average power draw of the job, kW."),
+    workflow_file: Path | None = typer.Option(None, help="Workflow YAML to read carbon-aware keys from."),
+    history: list[Path] | None = typer.Option(None, help="Run histories of this workflow (trace files)."),
+    intensity: list[Path] | None = typer.Option(None, help="Intensity files or folders."),
+    source: str | None = typer.Option(None, help="Forecast API instead of files: electricitymaps, watttime, ..."),
+    regions: str | None = typer.Option(None, help="Comma-separated candidate regions (default: the study's 12)."),
+    forecast: str = typer.Option("ridge", help="Forecast model over files: ridge, persistence, seasonal-naive."),
+    output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+) -> None:
+    """Decide one job: region, start, expected emissions, saving and the reason in words."""
+    from dataclasses import asdict
+    from datetime import UTC, datetime
+
+    from greenci.grid import to_datetime64
+    from greenci.jobs import Job
+    from greenci.planner import plan_job
+    from greenci.study import STUDY_REGIONS
+    from greenci.units import parse_duration_s
+
+    submitted = datetime.fromtimestamp(int(to_datetime64(at).astype(np.int64)), UTC) if at else datetime.now(UTC)
+    region_list = [r.strip() for r in regions.split(",")] if regions else list(STUDY_REGIONS)
+    est = parse_duration_s(duration, field="--duration") if duration else None
+    allowed = tuple(r.strip() for r in allowed_regions.split(",")) if allowed_regions else None
+    dl = None
+    if workflow_file is not None:
+        from greenci.workflows import read_workflow
+
+        specs = [s for s in read_workflow(workflow_file) if not job_name or s.job == job_name]
+        if not specs:
+            raise InputError(f"{workflow_file}: no job {job_name!r}: use --job with one of its job ids")
+        spec = specs[0]
+        workflow, job_name = spec.workflow, spec.job
+        est = est or spec.duration_s
+        allowed = allowed or spec.allowed_regions
+        carbon_aware = carbon_aware if spec.carbon_aware is None else spec.carbon_aware
+        deadline = deadline or spec.deadline_at or (f"{spec.deadline_after_s}s" if spec.deadline_after_s else None)
+    if deadline:
+        try:
+            dl = submitted + _timedelta(parse_duration_s(deadline, field="--deadline"))
+        except InputError:
+            dl = datetime.fromtimestamp(int(to_datetime64(deadline).astype(np.int64)), UTC)
+    job = Job(id=f"{repo}:{workflow}:{job_name}@{submitted.isoformat()}", repo=repo, workflow=workflow,
+              job_name=job_name, submitted_at=submitted, event=event, duration_estimate_s=est, deadline=dl,
+              buffer_s=buffer_h * 3600.0, allowed_regions=allowed, carbon_aware=carbon_aware, power_kw=power_kw)
+    past = None
+    if history:
+        from greenci.traces import read_trace
+
+        past = read_trace(history).jobs
+    grid, as_forecast = _schedule_grid(region_list if not allowed else list(dict.fromkeys([*allowed])),
+                                       submitted, intensity or [], source)
+    decision = plan_job(job, grid, history=past, forecast=forecast, default_buffer_s=buffer_h * 3600.0,
+                        grid_is_forecast=as_forecast)
+    if output_format is OutputFormat.json:
+        _emit_json(asdict(decision))
+        return
+    from greenci.report import SYNTHETIC_NOTE, key_value_table
+
+    rows = [("run in", decision.region), ("start", f"{decision.start} (wait {decision.wait_s / 3600:.2f} h)"),
+            ("duration estimate", f"{decision.duration_estimate_s / 60:.1f} min from {decision.history_runs} runs"),
+            ("expected", f"{decision.expected_g:.1f} gCO2eq"),
+            ("run now (mean of regions)", f"{decision.baseline_g:.1f} gCO2eq"),
+            ("expected saving", f"{decision.saving_g:.1f} gCO2eq"), ("why", decision.reason)]
+    _console().print(key_value_table("Decision" + (" — SYNTHETIC" if decision.synthetic else ""), rows,
+                                     caption=SYNTHETIC_NOTE if decision.synthetic else None))
+
+
+def _timedelta(seconds: float) -> Any:
+    from datetime import timedelta
+
+    return timedelta(seconds=seconds)
+
+
+def _schedule_grid(regions: list[str], submitted: Any, intensity: list[Path], source: str | None) -> tuple[Any, bool]:
+    """The grid a one-job decision reads: an API forecast as is, or files/synthetic with a forecast model."""
+    from greenci.grid import IntensityGrid
+
+    at = np.datetime64(int(submitted.timestamp()), "s")
+    if source:
+        from greenci.sources.clients import make_client
+
+        client = make_client(source)
+        return IntensityGrid.from_series([client.forecast(r) for r in regions], span="common"), True
+    if intensity:
+        from greenci.study import load_intensity_grid
+
+        return load_intensity_grid(intensity, regions, at, at + np.timedelta64(86400, "s"),
+                                   read_series=_read_series), False
+    from greenci.synthetic import synthetic_grid
+
+    return synthetic_grid(regions, start=at - np.timedelta64(56 * 86400, "s"), hours=56 * 24 + 72), False
+
+
 def _mean_scores(scores: Sequence[Any]) -> list[dict[str, Any]]:
     """Mean MAE / MAPE over regions, per model and horizon."""
     groups: dict[tuple[str, int], list[Any]] = {}

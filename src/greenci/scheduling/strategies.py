@@ -384,3 +384,36 @@ def accounted_emissions_g(placement: Placement, jobs: JobTable, ctx: Context) ->
         reg = np.full(t0.size, placement.region[j])
         grams[j] = float(np.nansum(ctx.actual.integral(None, reg, t0, t1))) * jobs.power_kw[j]
     return grams
+
+
+STRATEGY_NAMES = ("round-robin", "location", "lts-H", "oracle[-H]", "greenci[-H]")
+
+
+def make_strategy(name: str, *, default_buffer_h: float = 6.0, capacity: int | None = None,
+                  wait_price_g_per_kwh_h: float = 0.0, nightly_time_zone: str | None = None) -> Strategy:
+    """A strategy from its name: ``round-robin``, ``location``, ``lts-3``, ``oracle``, ``oracle-1``, ``greenci-6``.
+
+    ``oracle`` and ``greenci`` without a suffix use ``default_buffer_h`` and keep the bare name.
+    """
+    raw = name.strip().lower()
+    base, _, suffix = raw.partition("-") if raw not in ("round-robin",) else (raw, "", "")
+    try:
+        hours = float(suffix) if suffix else None
+    except ValueError:
+        hours = -1.0
+    if hours is not None and hours < 0:
+        raise InputError(f"strategy {name!r}: the buffer after '-' must be hours >= 0, e.g. lts-3")
+    if raw == "round-robin":
+        return RoundRobin()
+    if raw == "location":
+        return LocationShifting()
+    if base == "lts" and hours is not None:
+        return LocationTimeShifting(hours * 3600.0)
+    if base == "oracle":
+        h = default_buffer_h if hours is None else hours
+        return Oracle(h * 3600.0, name=raw)
+    if base == "greenci":
+        h = default_buffer_h if hours is None else hours
+        return GreenciStrategy(buffer_s=h * 3600.0, capacity=capacity, wait_price_g_per_kwh_h=wait_price_g_per_kwh_h,
+                               nightly_time_zone=nightly_time_zone, name=raw)
+    raise InputError(f"strategy {name!r} is unknown: use {', '.join(STRATEGY_NAMES)} (H = buffer hours)")

@@ -1,0 +1,174 @@
+"""Tables, JSON, CSV/Parquet and figures of a :class:`~greenci.simulation.SimulationResult`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from greenci.errors import ConfigError
+from greenci.simulation import SimulationResult
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def provenance(result: SimulationResult) -> list[str]:
+    """What the reader must know about where the numbers come from."""
+    lines = []
+    lines.append("intensity: SYNTHETIC (greenci model)" if result.synthetic_intensity
+                 else "intensity: real data")
+    lines.append("CI runs: SYNTHETIC (seeded generator)" if result.synthetic_jobs else "CI runs: real history")
+    lines.append(f"decisions on forecast '{result.forecast}', emissions accounted on actual intensity"
+                 + (" (perfect forecast: an oracle)" if result.forecast == "perfect" else ""))
+    return lines + list(result.notes)
+
+
+def simulation_json(result: SimulationResult, reference: dict[str, float] | None = None) -> dict[str, Any]:
+    """The JSON document of ``greenci simulate``."""
+    rows = []
+    for s in result.strategies:
+        row = asdict(s)
+        for k in ("emissions_g", "reduction_vs_round_robin", "wait_p50_s", "wait_p95_s", "wait_max_s", "expected_g"):
+            row[k] = _num(row[k])
+        if reference and s.name in reference:
+            row["study_reduction"] = reference[s.name]
+        rows.append(row)
+    return {
+        "strategies": rows, "regions": list(result.regions), "jobs": result.jobs,
+        "span": {"first_arrival": result.span[0], "last_arrival": result.span[1]},
+        "forecast": result.forecast, "synthetic_intensity": result.synthetic_intensity,
+        "synthetic_jobs": result.synthetic_jobs, "notes": provenance(result),
+        "duration_estimator": {k: _num(v) for k, v in result.estimator.items()},
+    }
+
+
+def simulation_table(result: SimulationResult, reference: dict[str, float] | None = None) -> Any:
+    """A rich table: one row per strategy, the study's figure beside greenci's where one exists."""
+    from rich.table import Table
+
+    synthetic = result.synthetic_intensity or result.synthetic_jobs
+    table = Table(title=f"{result.jobs:,} CI runs x {len(result.regions)} regions"
+                  + (" — SYNTHETIC input" if synthetic else ""),
+                  caption="\n".join(provenance(result)))
+    cols = ["strategy", "emissions kgCO2eq", "vs round-robin"]
+    if reference:
+        cols.append("study (paper)")
+    cols += ["deadline misses", "wait P50", "wait P95", "wait max", "shifted"]
+    for c in cols:
+        table.add_column(c, justify="left" if c == "strategy" else "right")
+    for s in result.strategies:
+        cells = [s.name, f"{s.emissions_g / 1000:,.2f}", f"{-100 * s.reduction_vs_round_robin:+.2f} %"]
+        if reference:
+            cells.append(f"{-100 * reference[s.name]:+.2f} %" if s.name in reference else "")
+        cells += [str(s.deadline_misses), _dur(s.wait_p50_s), _dur(s.wait_p95_s), _dur(s.wait_max_s),
+                  f"{s.shifted_jobs:,}"]
+        table.add_row(*cells)
+    return table
+
+
+def load_table(result: SimulationResult) -> Any:
+    """Jobs per region and strategy."""
+    from rich.table import Table
+
+    table = Table(title="Jobs per region")
+    table.add_column("region")
+    for s in result.strategies:
+        table.add_column(s.name, justify="right")
+    for r in result.regions:
+        table.add_row(r, *[f"{s.jobs_by_region[r]:,}" for s in result.strategies])
+    return table
+
+
+def _dur(seconds: float) -> str:
+    if not np.isfinite(seconds):
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
+def write_outputs(result: SimulationResult, outdir: Path, reference: dict[str, float] | None = None) -> list[Path]:
+    """summary.json, strategies.csv, timeline.csv, placements (Parquet, else CSV) and figure2.png."""
+    import json
+
+    import pandas as pd
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    doc = simulation_json(result, reference)
+    (outdir / "summary.json").write_text(json.dumps(doc, indent=2, allow_nan=False), encoding="utf-8")
+    written.append(outdir / "summary.json")
+    flat = pd.DataFrame([{k: v for k, v in row.items() if not isinstance(v, dict)} for row in doc["strategies"]])
+    flat.to_csv(outdir / "strategies.csv", index=False)
+    written.append(outdir / "strategies.csv")
+    tl = result.timeline
+    frame = {"time_utc": pd.to_datetime(tl.times).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    for name in tl.running:
+        frame[f"running:{name}"] = tl.running[name]
+        frame[f"cumulative_g:{name}"] = tl.cumulative_g[name]
+    pd.DataFrame(frame).to_csv(outdir / "timeline.csv", index=False)
+    written.append(outdir / "timeline.csv")
+    if result.placements:
+        from greenci.scheduling.eligibility import REASONS
+
+        parts = []
+        for name, p in result.placements.items():
+            parts.append(pd.DataFrame({
+                "strategy": name, "job": np.arange(p.region.size), "region": np.asarray(result.regions)[p.region],
+                "start_utc": pd.to_datetime(p.start_s.astype(np.int64), unit="s", utc=True),
+                "expected_g": p.expected_g, "emissions_g": result.emissions_by_job[name],
+                "reason": np.asarray(REASONS, dtype=object)[p.reason],
+            }))
+        placements = pd.concat(parts, ignore_index=True)
+        try:
+            placements.to_parquet(outdir / "placements.parquet", index=False)
+            written.append(outdir / "placements.parquet")
+        except ImportError:
+            placements.to_csv(outdir / "placements.csv", index=False)
+            written.append(outdir / "placements.csv")
+    try:
+        written.append(plot_timelines(result, outdir / "figure2.png"))
+    except ConfigError:
+        pass  # no matplotlib: the CSVs hold the same numbers
+    return written
+
+
+def plot_timelines(result: SimulationResult, path: Path) -> Path:
+    """Running jobs and accumulated emissions over time, one panel pair per strategy (the study's Figure 2)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ConfigError("plotting needs matplotlib: pip install 'greenci[plot]'") from exc
+    tl = result.timeline
+    names = list(tl.running)
+    times = tl.times.astype("datetime64[s]").astype(object)
+    fig, axes = plt.subplots(len(names), 1, figsize=(11, 1.7 * len(names) + 1), sharex=True, dpi=100,
+                             squeeze=False)
+    top = max(float(v[-1]) for v in tl.cumulative_g.values()) / 1000 or 1.0
+    for ax, name in zip(axes[:, 0], names, strict=True):
+        ax.fill_between(times, tl.running[name], step="post", alpha=0.5, color="tab:blue")
+        ax.set_ylabel("jobs", fontsize=8)
+        ax.set_title(name, fontsize=9, loc="left")
+        twin = ax.twinx()
+        twin.plot(times, tl.cumulative_g[name] / 1000, color="tab:red", linewidth=1.2)
+        twin.set_ylim(0, top * 1.05)
+        twin.set_ylabel("kgCO2eq", fontsize=8, color="tab:red")
+    label = "Running jobs (blue) and accumulated emissions (red)"
+    if result.synthetic_intensity or result.synthetic_jobs:
+        label += " — SYNTHETIC input"
+    fig.suptitle(label, fontsize=10)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
