@@ -1,7 +1,8 @@
 """Find the real data folder (``../shared/data``) that tests, benchmarks and evaluations may read.
 
 greenci never ships these files. They are found at ``$GREENCI_SHARED`` (the folder holding ``data/``
-or ``data/`` itself) or at ``../shared`` next to the current directory or the source checkout.
+or ``data/`` itself; when set, nowhere else) or at ``../shared`` next to the current directory or the source
+checkout.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ ENV_VAR = "GREENCI_SHARED"
 
 def find_shared_data() -> Path | None:
     """The ``data`` folder of the shared real data, or None when it is not on this machine."""
-    candidates: list[Path] = []
     env = os.environ.get(ENV_VAR)
-    if env:
-        candidates.append(Path(env))
-    here = Path(__file__).resolve()
-    candidates += [Path.cwd() / ".." / "shared", Path.cwd() / "shared"]
-    candidates += [p / ".." / "shared" for p in here.parents[:4]]
+    if env:  # an explicit setting is the only place looked at
+        candidates = [Path(env)]
+    else:
+        here = Path(__file__).resolve()
+        candidates = [Path.cwd() / ".." / "shared", Path.cwd() / "shared"]
+        candidates += [p / ".." / "shared" for p in here.parents[:4]]
     for c in candidates:
         for d in (c / "data", c):
             if (d / "INDEX.md").is_file() and (d / "intensity").is_dir():

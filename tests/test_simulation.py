@@ -1,0 +1,145 @@
+"""The simulator: a golden report on a small seeded case, the study command, and its invariants."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from greenci.cli import app
+from greenci.errors import InputError
+from greenci.scheduling.strategies import make_strategy
+from greenci.simulation import simulate
+from greenci.simulation_report import simulation_json, write_outputs
+from greenci.synthetic import synthetic_grid
+from greenci.tracegen import generate_study_trace
+
+GOLDEN = Path(__file__).parent / "golden" / "small_simulation.json"
+NAMES = ("round-robin", "location", "lts-1", "lts-3", "lts-6", "oracle", "greenci")
+
+
+def _small():
+    jobs = generate_study_trace(start="2022-10-12T00:00Z", days=1, runs=300, seed=11)
+    grid = synthetic_grid(["DE-LU", "GB", "US-CAL-CISO", "AU-NSW", "SG"], start="2022-09-20T00:00Z",
+                          hours=24 * 26, seed=11)
+    return jobs, grid
+
+
+def test_golden_report_for_a_small_seeded_case() -> None:
+    jobs, grid = _small()
+    result = simulate(jobs, grid, [make_strategy(n) for n in NAMES], forecast="persistence")
+    doc = simulation_json(result)
+    got = {s["name"]: {k: s[k] for k in ("emissions_g", "reduction_vs_round_robin", "deadline_misses",
+                                         "wait_p95_s", "shifted_jobs", "jobs_by_region")} for s in doc["strategies"]}
+    if os.environ.get("GREENCI_REGEN_GOLDEN"):
+        GOLDEN.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    want = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    assert set(got) == set(want)
+    for name, row in want.items():
+        for key, value in row.items():
+            if isinstance(value, float):
+                assert got[name][key] == pytest.approx(value, rel=1e-9), (name, key)
+            else:
+                assert got[name][key] == value, (name, key)
+    assert doc["synthetic_intensity"] and doc["synthetic_jobs"]
+    assert any("SYNTHETIC" in n for n in doc["notes"])
+
+
+def test_ordering_and_no_deadline_misses_with_perfect_forecasts() -> None:
+    jobs, grid = _small()
+    result = simulate(jobs, grid, [make_strategy(n) for n in NAMES], forecast="perfect")
+    e = {s.name: s.emissions_g for s in result.strategies}
+    assert e["round-robin"] > e["location"] >= e["lts-1"] >= e["lts-3"] >= e["lts-6"] >= e["oracle"]
+    assert all(s.deadline_misses == 0 for s in result.strategies)
+    rr = result.by_name("round-robin")
+    assert rr.reduction_vs_round_robin == 0.0 and rr.wait_max_s == 0.0
+
+
+def test_waiting_never_exceeds_the_buffer() -> None:
+    jobs, grid = _small()
+    result = simulate(jobs, grid, [make_strategy(n) for n in ("round-robin", "lts-1", "lts-3")], forecast="ridge")
+    assert result.by_name("lts-1").wait_max_s <= 3600 + 1e-6
+    assert result.by_name("lts-3").wait_max_s <= 3 * 3600 + 1e-6
+
+
+def test_timeline_counts_every_job_once() -> None:
+    jobs, grid = _small()
+    result = simulate(jobs, grid, [make_strategy("round-robin"), make_strategy("lts-3")], forecast="perfect")
+    for name, cumulative in result.timeline.cumulative_g.items():
+        assert cumulative[-1] == pytest.approx(result.by_name(name).emissions_g)
+        assert result.timeline.running[name].max() <= len(jobs)
+
+
+def test_trace_outside_the_intensity_span_is_refused() -> None:
+    jobs, grid = _small()
+    with pytest.raises(InputError, match="not inside the intensity data"):
+        simulate(jobs, grid.between(None, "2022-10-12T06:00Z"), [make_strategy("round-robin")])
+
+
+def test_outputs_are_written(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    jobs, grid = _small()
+    result = simulate(jobs, grid, [make_strategy(n) for n in ("round-robin", "lts-3")], forecast="perfect",
+                      keep_placements=True)
+    written = {p.name for p in write_outputs(result, tmp_path)}
+    assert {"summary.json", "strategies.csv", "timeline.csv", "figure2.png"} <= written
+    assert written & {"placements.parquet", "placements.csv"}
+    assert (tmp_path / "figure2.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_study_json_shape_on_synthetic_intensity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GREENCI_SHARED", str(tmp_path / "absent"))
+    monkeypatch.chdir(tmp_path)  # no ../shared from here: the synthetic model is used and labelled
+    result = CliRunner().invoke(app, ["simulate", "--study", "--days", "1", "--format", "json",
+                                      "--forecast", "persistence"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [s["name"] for s in doc["strategies"]] == list(NAMES)
+    assert doc["jobs"] == 1848 and len(doc["regions"]) == 12
+    assert doc["synthetic_intensity"] is True
+    first = doc["strategies"][0]
+    assert first["reduction_vs_round_robin"] == 0.0 and first["deadline_misses"] == 0
+    assert "wait_p95_s" in first and "emissions_g" in first
+
+
+@pytest.mark.shared
+def test_cli_study_on_real_intensity_reproduces_the_ordering(shared_data: Path) -> None:
+    result = CliRunner().invoke(app, ["simulate", "--study", "--intensity",
+                                      str(shared_data / "intensity" / "electricitymaps-hourly"), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["jobs"] == 7392 and doc["synthetic_intensity"] is False
+    e = {s["name"]: s for s in doc["strategies"]}
+    assert e["round-robin"]["emissions_g"] > e["location"]["emissions_g"] >= e["lts-1"]["emissions_g"] \
+        >= e["lts-3"]["emissions_g"] >= e["lts-6"]["emissions_g"]
+    assert all(s["deadline_misses"] == 0 for s in doc["strategies"])
+    saving = {k: e["round-robin"]["emissions_g"] - e[k]["emissions_g"] for k in ("oracle", "greenci")}
+    assert saving["greenci"] >= 0.95 * saving["oracle"]
+
+
+def test_unknown_strategy_and_missing_input_are_clear() -> None:
+    r = CliRunner().invoke(app, ["simulate", "--study", "--strategies", "round-robin,teleport"])
+    assert r.exit_code == 2 and "teleport" in r.output
+    r = CliRunner().invoke(app, ["simulate"])
+    assert r.exit_code == 2 and "--study" in r.output
+
+
+def test_lts_does_not_peek_at_future_intensity() -> None:
+    """Corrupting intensity after a job's arrival must not change its decision under a forecast."""
+    jobs, grid = _small()
+    first = jobs.take(np.arange(40))
+    cut = int(first.submitted_s[-1]) + 1
+    corrupted_values = grid.values.copy()
+    future = grid.times.astype(np.int64) >= (cut // grid.step_s) * grid.step_s
+    corrupted_values[:, future] = 1e6
+    from dataclasses import replace
+
+    corrupted = replace(grid, values=corrupted_values, _prefix={})
+    a = simulate(first, grid, [make_strategy("lts-3")], forecast="ridge", keep_placements=True)
+    b = simulate(first, corrupted, [make_strategy("lts-3")], forecast="ridge", keep_placements=True)
+    np.testing.assert_array_equal(a.placements["lts-3"].region, b.placements["lts-3"].region)
+    np.testing.assert_array_equal(a.placements["lts-3"].start_s, b.placements["lts-3"].start_s)
