@@ -51,7 +51,8 @@ class OutputFormat(StrEnum):
 
 
 def _console() -> Console:
-    return Console(soft_wrap=False)
+    """Tables at the terminal's width; piped output gets room for whole rows."""
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
 
 
 def _emit_json(doc: dict[str, Any]) -> None:

@@ -39,7 +39,7 @@ def summary_table(summaries: Sequence[RegionSummary], synthetic: bool) -> Any:
         table.add_row(
             s.region, s.start[:16], s.end[:16], f"{s.step_s // 60} min", str(s.slots),
             f"{s.mean_g_per_kwh:.0f}", f"{s.min_g_per_kwh:.0f}", f"{s.max_g_per_kwh:.0f}",
-            f"{100 * s.gap_share:.1f} %", ", ".join(f"{h:02d}" for h in s.greenest_hours_utc),
+            f"{100 * s.gap_share:.1f} %", " ".join(f"{h:02d}" for h in s.greenest_hours_utc),
         )
     return table
 
