@@ -61,9 +61,9 @@ def simulation_table(result: SimulationResult, reference: dict[str, float] | Non
     for c in cols:
         table.add_column(c, justify="left" if c == "strategy" else "right")
     for s in result.strategies:
-        cells = [s.name, f"{s.emissions_g / 1000:,.2f}", f"{-100 * s.reduction_vs_round_robin:+.2f} %"]
+        cells = [s.name, f"{s.emissions_g / 1000:,.2f}", _pct(-s.reduction_vs_round_robin)]
         if reference:
-            cells.append(f"{-100 * reference[s.name]:+.2f} %" if s.name in reference else "")
+            cells.append(_pct(-reference[s.name]) if s.name in reference else "")
         cells += [str(s.deadline_misses), _dur(s.wait_p50_s), _dur(s.wait_p95_s), _dur(s.wait_max_s),
                   f"{s.shifted_jobs:,}"]
         table.add_row(*cells)
@@ -81,6 +81,11 @@ def load_table(result: SimulationResult) -> Any:
     for r in result.regions:
         table.add_row(r, *[f"{s.jobs_by_region[r]:,}" for s in result.strategies])
     return table
+
+
+def _pct(share: float) -> str:
+    value = 100 * share
+    return "0.00 %" if abs(value) < 0.005 else f"{value:+.2f} %"
 
 
 def _dur(seconds: float) -> str:
