@@ -402,18 +402,12 @@ def _simulation_inputs(study: bool, trace: list[Path], intensity: list[Path], re
     if not days > 0:
         raise InputError(f"--days {days} must be positive")
     if trace:
-        from greenci.traces import prepare_trace
+        return _trace_inputs(trace, intensity, regions, start, days, seed, align_to, implausible)
+    from greenci.tracegen import STUDY_START, generate_study_trace
 
-        jobs = prepare_trace(trace, implausible=implausible, align_to=align_to, start=start, days=days,
-                             intensity_span=None)
-        t0 = np.datetime64(int(jobs.submitted_s[0]), "s")
-        t1 = np.datetime64(int(np.max(jobs.submitted_s + jobs.duration_s)), "s")
-    else:
-        from greenci.tracegen import STUDY_START, generate_study_trace
-
-        t0 = to_datetime64(start or STUDY_START)
-        t1 = t0 + np.timedelta64(int(days * 86400), "s")
-        jobs = generate_study_trace(start=t0, days=days, runs=study_runs(days), seed=seed)
+    t0 = to_datetime64(start or STUDY_START)
+    t1 = t0 + np.timedelta64(int(days * 86400), "s")
+    jobs = generate_study_trace(start=t0, days=days, runs=study_runs(days), seed=seed)
     if not intensity:
         from greenci.shared_data import find_shared_data
 
@@ -536,6 +530,54 @@ def _schedule_grid(regions: list[str], submitted: Any, intensity: list[Path], so
     from greenci.synthetic import synthetic_grid
 
     return synthetic_grid(regions, start=at - np.timedelta64(56 * 86400, "s"), hours=56 * 24 + 72), False
+
+
+def _trace_inputs(trace: list[Path], intensity: list[Path], regions: list[str], start: str | None, days: float,
+                  seed: int, align_to: str | None, implausible: str) -> tuple[Any, Any]:
+    """Real CI histories: read, clean implausible runtimes, align whole weeks into the intensity span."""
+    from dataclasses import replace
+
+    from greenci.grid import IntensityGrid, to_datetime64
+    from greenci.traces import read_trace
+    from greenci.traces.cleaning import align_into, align_to_weeks, clean_implausible
+
+    read = read_trace(trace)
+    jobs = read.jobs
+    if read.problems:
+        first = read.problems[0]
+        jobs = replace(jobs, notes=(*jobs.notes, f"{len(read.problems):,} trace rows could not be used (first: "
+                                                 f"{first.path} row {first.row}: {first.reason})"))
+    jobs, _ = clean_implausible(jobs, policy=implausible)
+    if not intensity:
+        from greenci.shared_data import find_shared_data
+
+        found = find_shared_data()
+        if found is None:
+            raise InputError("--trace needs --intensity FILES|DIR (no ../shared data found to default to)")
+        intensity = [found / "intensity" / "electricitymaps-hourly"]
+    series = [s for s in _read_series(intensity) if s.region in set(regions)]
+    missing = sorted(set(regions) - {s.region for s in series})
+    if missing:
+        raise InputError(f"no intensity for region(s) {', '.join(missing)} in {', '.join(map(str, intensity))}")
+    grid = IntensityGrid.from_series(series).select(regions)
+    history = np.timedelta64(56 * 86400, "s")
+    if align_to:
+        jobs, _ = align_to_weeks(jobs, align_to)
+    elif int(jobs.submitted_s[0]) < int((grid.start + history).astype(np.int64)) or \
+            float(np.max(jobs.submitted_s + jobs.duration_s)) > float(grid.end.astype(np.int64)):
+        jobs, _ = align_into(jobs, grid.start + history, grid.end - np.timedelta64(2 * 86400, "s"),
+                             drop_outside=True)
+    if start:
+        t0 = int(to_datetime64(start).astype(np.int64))
+        keep = (jobs.submitted_s >= t0) & (jobs.submitted_s < t0 + days * 86400)
+        if not keep.any():
+            raise InputError(f"no run of the trace falls in --start {start} + {days:g} days after alignment")
+        jobs = jobs.take(np.flatnonzero(keep))
+    t_first = np.datetime64(int(jobs.submitted_s[0]), "s")
+    t_last = np.datetime64(int(np.max(jobs.submitted_s + jobs.duration_s)), "s")
+    lo = max(t_first - history, grid.start)
+    hi = min(t_last + np.timedelta64(2 * 86400, "s"), grid.end)
+    return jobs, grid.between(lo, hi)
 
 
 def _mean_scores(scores: Sequence[Any]) -> list[dict[str, Any]]:

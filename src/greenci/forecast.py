@@ -358,12 +358,14 @@ class RidgeLags(_GridForecast):
 
     def _at_issues(self, held: np.ndarray, values: np.ndarray, start_s: int, step_s: int,
                    issues: np.ndarray, leads: np.ndarray,
-                   on_region: Callable[[], None] | None = None) -> np.ndarray:
-        """Predictions (regions x issues x leads), refitting at every issue from cumulative sums.
+                   on_region: Callable[[], None] | None = None, refit_every: int = 1) -> np.ndarray:
+        """Predictions (regions x issues x leads), refitting from cumulative sums.
 
         Issues must be evenly spaced. Training rows are grouped by target slot into the intervals between
         issue times, each interval's ``X^T X`` is one batched matmul, and a cumulative sum gives the
-        expanding-window normal equations at every issue: the same fit :meth:`predict` makes.
+        expanding-window normal equations at every issue: the same fit :meth:`predict` makes. With
+        ``refit_every = k > 1`` the weights are refitted at every k-th issue and the others use the latest
+        earlier fit (still only past data: the fit saw only targets before its own, earlier, issue time).
         """
         n_regions, n = values.shape
         fallback = Persistence()._at_issues(held, values, start_s, step_s, issues, leads)
@@ -373,10 +375,13 @@ class RidgeLags(_GridForecast):
             raise InputError("issue times must be evenly spaced for the cumulative ridge fit")
         every = int(spacing[0]) if spacing.size else 1
         bands = np.array([_band_lead(k, step_s) for k in leads], dtype=np.int64)
+        refit_every = max(1, int(refit_every))
+        fit_issues = issues[::refit_every]
+        which = np.arange(issues.size) // refit_every
         for r in range(n_regions):
             lag = _Lagged.of(held[r], start_s, step_s)
             for band in np.unique(bands):
-                w = self._weights_at_issues(lag, values[r], issues, int(band), every)
+                w = self._weights_at_issues(lag, values[r], fit_issues, int(band), every * refit_every)[which]
                 for li in np.flatnonzero(bands == band):
                     pred = np.maximum(np.einsum("if,if->i", lag.design(issues, leads[li]), w), 0.0)
                     out[r, :, li] = np.where(np.isfinite(pred), pred, fallback[r, :, li])
@@ -551,12 +556,13 @@ def _finite_mean(values: Sequence[float]) -> float:
 
 
 def forecast_cube(grid: IntensityGrid, model_name: str, horizon_slots: int,
-                  issues: np.ndarray | None = None) -> np.ndarray:
+                  issues: np.ndarray | None = None, refit_every_h: float = 24.0) -> np.ndarray:
     """Forecasts issued at slot boundaries ``issues`` for the next ``horizon_slots`` slots.
 
     Returns ``regions x issues x horizon_slots``: ``cube[r, k, h]`` is the forecast issued at boundary
     ``issues[k]`` (knowing slots ``< issues[k]``) for slot ``issues[k] + h``. ``"perfect"`` gives the
-    actual values (an oracle: label results made from it so). Issues default to every slot.
+    actual values (an oracle: label results made from it so). Issues default to every slot. The ridge
+    model refits every ``refit_every_h`` hours (weights from the latest earlier fit in between).
     """
     if horizon_slots < 1:
         raise InputError(f"horizon_slots {horizon_slots} must be at least 1")
@@ -569,4 +575,7 @@ def forecast_cube(grid: IntensityGrid, model_name: str, horizon_slots: int,
     held = hold_forward(grid.values)
     leads = np.arange(horizon_slots, dtype=np.int64)
     start_s = int(grid.start.astype(np.int64))
+    if isinstance(model, RidgeLags):
+        refit = max(1, int(refit_every_h * 3600 // grid.step_s))
+        return model._at_issues(held, grid.values, start_s, grid.step_s, issues, leads, refit_every=refit)
     return model._at_issues(held, grid.values, start_s, grid.step_s, issues, leads)  # type: ignore[attr-defined]

@@ -84,7 +84,7 @@ def forecast_surface(grid: IntensityGrid, model: str, horizon_slots: int, jobs: 
 
 
 def simulate(jobs: JobTable, grid: IntensityGrid, strategies: Sequence[Strategy], *, forecast: str = "ridge",
-             duration_model: DurationModel | None = None, horizon_h: float = 48.0,
+             duration_model: DurationModel | None = None, horizon_h: float | None = None,
              keep_placements: bool = False, notes: Sequence[str] = (),
              progress: Callable[[int, int], None] | None = None) -> SimulationResult:
     """Replay ``jobs`` on ``grid`` through ``strategies``; the first strategy named round-robin is the baseline."""
@@ -97,9 +97,12 @@ def simulate(jobs: JobTable, grid: IntensityGrid, strategies: Sequence[Strategy]
         raise InputError(f"strategy names repeat: {', '.join(names)}")
     _check_coverage(jobs, grid)
     surface = None
+    ctx = Context.build(jobs, grid, forecast_name=forecast, duration_model=duration_model)
     if forecast != "perfect" and any(s.uses_forecast for s in strategies):
+        if horizon_h is None:
+            horizon_h = _needed_horizon_h(strategies, ctx.estimates.estimate_s)
         surface = forecast_surface(grid, forecast, max(1, int(np.ceil(horizon_h * 3600 / grid.step_s))), jobs)
-    ctx = Context.build(jobs, grid, forecast=surface, forecast_name=forecast, duration_model=duration_model)
+        ctx = Context(grid, ctx.actual, surface, ctx.estimates, forecast)
     results, placements, grams_by = [], {}, {}
     for k, strategy in enumerate(strategies):
         placement = strategy.place(jobs, ctx)
@@ -123,6 +126,17 @@ def simulate(jobs: JobTable, grid: IntensityGrid, strategies: Sequence[Strategy]
         placements=placements if keep_placements else {},
         emissions_by_job=grams_by if keep_placements else {},
     )
+
+
+def _needed_horizon_h(strategies: Sequence[Strategy], estimate_s: np.ndarray) -> float:
+    """Forecast horizon the deciders read: the longest buffer plus a long run (P99 estimate), at most 48 h.
+
+    Beyond it the last forecast value is held (ForecastSurface), which only touches the tails of long runs.
+    """
+    longest_wait = max((float(getattr(s, "buffer_s", 0.0)) for s in strategies), default=0.0)
+    known = estimate_s[np.isfinite(estimate_s)]
+    long_run = float(np.percentile(known, 99)) if known.size else 3600.0
+    return min(48.0, (longest_wait + long_run) / 3600.0 + 1.0)
 
 
 def _check_coverage(jobs: JobTable, grid: IntensityGrid) -> None:
