@@ -143,3 +143,37 @@ def test_lts_does_not_peek_at_future_intensity() -> None:
     b = simulate(first, corrupted, [make_strategy("lts-3")], forecast="ridge", keep_placements=True)
     np.testing.assert_array_equal(a.placements["lts-3"].region, b.placements["lts-3"].region)
     np.testing.assert_array_equal(a.placements["lts-3"].start_s, b.placements["lts-3"].start_s)
+
+
+@pytest.mark.shared
+def test_cli_simulate_real_trace_ordering_and_breakdown(shared_data: Path) -> None:
+    r = CliRunner().invoke(app, ["simulate", "--trace", str(shared_data / "jobs" / "github-actions" / "gha-dashboard"),
+                                 "--intensity", str(shared_data / "intensity" / "electricitymaps-hourly"),
+                                 "--forecast", "persistence", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["synthetic_jobs"] is False and doc["jobs"] > 10_000
+    e = {s["name"]: s for s in doc["strategies"]}
+    assert e["round-robin"]["emissions_g"] > e["location"]["emissions_g"] >= e["lts-1"]["emissions_g"] \
+        >= e["lts-3"]["emissions_g"] >= e["lts-6"]["emissions_g"]
+    assert all(s["deadline_misses"] == 0 for s in doc["strategies"])
+    assert "generated_runs_reduction" in e["lts-6"] and e["lts-6"]["study_reduction"] == 0.312
+    assert any("shifted by" in n and "weeks" in n for n in doc["notes"])
+    assert any("implausible" in n for n in doc["notes"])
+    assert {row["repo"] for row in doc["repositories"]} >= {"facebook/react", "psf/requests"}
+
+
+def test_trace_cli_summary_and_fetch_without_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trace = tmp_path / "runs.csv"
+    trace.write_text("repo,workflow,job,event,started_at,completed_at,conclusion\n"
+                     "a/b,ci,test,push,2024-01-01T10:00:00Z,2024-01-01T10:05:00Z,success\n"
+                     "a/b,ci,test,push,2024-01-02T10:00:00Z,2024-01-02T10:07:00Z,success\n"
+                     "a/b,ci,test,push,2024-01-03T10:00:00Z,not-a-time,success\n")
+    r = CliRunner().invoke(app, ["trace", "summary", str(trace), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["jobs"] == 2 and doc["problems"] == 1 and doc["first_problems"][0]["row"] == 4
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    monkeypatch.delenv("GREENCI_GITHUB_TOKEN", raising=False)
+    r = CliRunner().invoke(app, ["trace", "fetch", "psf/requests", "-o", str(tmp_path / "out")])
+    assert r.exit_code == 2 and "GITHUB_TOKEN" in r.output

@@ -363,7 +363,7 @@ def simulate(
     """Replay CI runs through scheduling strategies: decided on forecasts, accounted on actual intensity."""
     from greenci.scheduling.strategies import make_strategy
     from greenci.simulation import simulate as run_simulation
-    from greenci.simulation_report import load_table, simulation_json, simulation_table, write_outputs
+    from greenci.simulation_report import load_table, repo_table, simulation_json, simulation_table, write_outputs
     from greenci.study import STUDY_REDUCTIONS, STUDY_REGIONS
 
     names = [n.strip() for n in strategies.split(",") if n.strip()]
@@ -381,14 +381,22 @@ def simulate(
     finally:
         bar.close()
     reference = STUDY_REDUCTIONS if study or trace else None
+    generated = None
+    if trace:  # the reproduction on generated runs, same regions and forecast, for side-by-side reading
+        gen_jobs, gen_grid = _simulation_inputs(True, [], intensity or [], region_list, None, 4.0, seed, None,
+                                                implausible)
+        gen = run_simulation(gen_jobs, gen_grid, strats, forecast=forecast)
+        generated = {s.name: s.reduction_vs_round_robin for s in gen.strategies}
     if out is not None:
         written = write_outputs(result, out, reference)
         Console(stderr=True).print("wrote " + ", ".join(str(p) for p in written), highlight=False)
     if output_format is OutputFormat.json:
-        _emit_json(simulation_json(result, reference))
+        _emit_json(simulation_json(result, reference, generated))
         return
     console = _console()
-    console.print(simulation_table(result, reference))
+    console.print(simulation_table(result, reference, generated))
+    if len(result.by_repo) > 1:
+        console.print(repo_table(result))
     console.print(load_table(result))
 
 
@@ -578,6 +586,76 @@ def _trace_inputs(trace: list[Path], intensity: list[Path], regions: list[str], 
     lo = max(t_first - history, grid.start)
     hi = min(t_last + np.timedelta64(2 * 86400, "s"), grid.end)
     return jobs, grid.between(lo, hi)
+
+
+# ------------------------------------------------------------------------------------------ trace
+trace_app = typer.Typer(no_args_is_help=True, help="CI run histories: fetch from GitHub, inspect.")
+app.add_typer(trace_app, name="trace")
+
+
+@trace_app.command("fetch")
+@_friendly
+def trace_fetch(
+    repos: list[str] = typer.Argument(..., help="Repositories as owner/name."),
+    out_dir: Path = typer.Option(Path("traces"), "-o", "--out", help="Folder for one JSON file per repository."),
+    since: str | None = typer.Option(None, help="Only runs created at or after this UTC time."),
+    max_pages: int = typer.Option(10, help="At most this many pages of 100 runs per repository."),
+    base_url: str = typer.Option("https://api.github.com", help="GitHub API base URL (GitHub Enterprise)."),
+) -> None:
+    """Page GitHub's workflow-runs API (token from GREENCI_GITHUB_TOKEN or GITHUB_TOKEN) into JSON files."""
+    from greenci.traces.github_rest import fetch_runs
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bar = _Progress("fetching runs", len(repos))
+    try:
+        for k, repo in enumerate(repos):
+            target = out_dir / (repo.replace("/", "__") + ".json")
+            res = fetch_runs(repo, out=target, since=since, max_pages=max_pages, base_url=base_url)
+            more = "" if res.complete else f" (stopped after {res.pages} pages; raise --max-pages for more)"
+            Console(stderr=True).print(f"{repo}: {res.runs:,} runs -> {res.path}{more}", highlight=False)
+            bar.update(k + 1)
+    finally:
+        bar.close()
+
+
+@trace_app.command("summary")
+@_friendly
+def trace_summary(
+    paths: list[Path] = typer.Argument(..., help="Trace files or folders."),
+    output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+) -> None:
+    """Runs per repository and event, unusable rows, implausible runtimes and the duration estimator's error."""
+    from greenci.jobs import estimate_durations, estimate_error
+    from greenci.traces import read_trace
+    from greenci.traces.cleaning import find_implausible
+
+    read = read_trace(paths)
+    jobs = read.jobs
+    found = find_implausible(jobs)
+    err = estimate_error(jobs, estimate_durations(jobs))
+    repos, counts = np.unique(jobs.repo.astype(str), return_counts=True)
+    events, ecounts = np.unique(jobs.event.astype(str), return_counts=True)
+    doc = {
+        "jobs": len(jobs), "problems": len(read.problems),
+        "first_problems": [{"path": str(p.path), "row": p.row, "reason": p.reason} for p in read.problems[:5]],
+        "repositories": {str(r): int(c) for r, c in zip(repos, counts, strict=True)},
+        "events": {str(e): int(c) for e, c in zip(events, ecounts, strict=True)},
+        "implausible": {"runs": len(found), "rule": found.rule, "by_repo": found.by_repo()},
+        "duration_estimator": {"estimated": err.estimated, "mae_s": _clean(err.mae_s),
+                               "under_share": _clean(err.under_share), "median_ratio": _clean(err.median_ratio)},
+        "notes": list(jobs.notes),
+    }
+    if output_format is OutputFormat.json:
+        _emit_json(doc)
+        return
+    from greenci.report import key_value_table
+
+    rows = [("runs", f"{len(jobs):,}"), ("rows left out", f"{len(read.problems):,}")]
+    rows += [(f"repo {r}", f"{c:,}") for r, c in sorted(doc["repositories"].items(), key=lambda kv: -kv[1])]
+    rows += [(f"event {e}", f"{c:,}") for e, c in sorted(doc["events"].items(), key=lambda kv: -kv[1])]
+    rows += [("implausible runtimes", f"{len(found):,}"),
+             ("estimate MAE", f"{err.mae_s / 60:.1f} min"), ("under-estimated", f"{100 * err.under_share:.1f} %")]
+    _console().print(key_value_table("Trace", rows, caption=found.rule + "\n" + "\n".join(jobs.notes)))
 
 
 def _mean_scores(scores: Sequence[Any]) -> list[dict[str, Any]]:

@@ -64,6 +64,8 @@ class SimulationResult:
     estimator: dict[str, float] = field(default_factory=dict)
     placements: dict[str, Placement] = field(default_factory=dict)
     emissions_by_job: dict[str, np.ndarray] = field(default_factory=dict)
+    by_repo: dict[str, dict[str, float]] = field(default_factory=dict)  # repo -> strategy -> emissions_g
+    jobs_by_repo: dict[str, int] = field(default_factory=dict)
 
     def by_name(self, name: str) -> StrategyResult:
         for s in self.strategies:
@@ -116,6 +118,13 @@ def simulate(jobs: JobTable, grid: IntensityGrid, strategies: Sequence[Strategy]
     if base is not None and base.emissions_g > 0:
         results = [_with_reduction(r, 1.0 - r.emissions_g / base.emissions_g) for r in results]
     err = estimate_error(jobs, ctx.estimates)
+    repos, repo_code = np.unique(jobs.repo.astype(str), return_inverse=True)
+    by_repo = {str(r): {} for r in repos}
+    for name, grams in grams_by.items():
+        sums = np.bincount(repo_code, weights=grams, minlength=repos.size)
+        for r, g in zip(repos, sums, strict=True):
+            by_repo[str(r)][name] = float(g)
+    counts = np.bincount(repo_code, minlength=repos.size)
     return SimulationResult(
         strategies=results, regions=grid.regions, jobs=len(jobs),
         span=(iso(np.datetime64(int(jobs.submitted_s[0]), "s")), iso(np.datetime64(int(jobs.submitted_s[-1]), "s"))),
@@ -125,6 +134,7 @@ def simulate(jobs: JobTable, grid: IntensityGrid, strategies: Sequence[Strategy]
                    "under_share": err.under_share},
         placements=placements if keep_placements else {},
         emissions_by_job=grams_by if keep_placements else {},
+        by_repo=by_repo, jobs_by_repo={str(r): int(c) for r, c in zip(repos, counts, strict=True)},
     )
 
 

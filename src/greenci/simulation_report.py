@@ -24,11 +24,18 @@ def provenance(result: SimulationResult) -> list[str]:
     lines.append("CI runs: SYNTHETIC (seeded generator)" if result.synthetic_jobs else "CI runs: real history")
     lines.append(f"decisions on forecast '{result.forecast}', emissions accounted on actual intensity"
                  + (" (perfect forecast: an oracle)" if result.forecast == "perfect" else ""))
+    est = result.estimator
+    if est.get("jobs_estimated"):
+        lines.append(f"duration estimate (earlier runs only): MAE {est['mae_s'] / 60:.1f} min, "
+                     f"{100 * est['under_share']:.1f} % of runs under-estimated, median estimate/actual "
+                     f"{est['median_ratio']:.2f}, on {int(est['jobs_estimated']):,} runs with history or a "
+                     "user estimate")
     return lines + list(result.notes)
 
 
-def simulation_json(result: SimulationResult, reference: dict[str, float] | None = None) -> dict[str, Any]:
-    """The JSON document of ``greenci simulate``."""
+def simulation_json(result: SimulationResult, reference: dict[str, float] | None = None,
+                    generated: dict[str, float] | None = None) -> dict[str, Any]:
+    """The JSON document of ``greenci simulate``; ``generated``: reductions of the generated-run reproduction."""
     rows = []
     for s in result.strategies:
         row = asdict(s)
@@ -36,6 +43,8 @@ def simulation_json(result: SimulationResult, reference: dict[str, float] | None
             row[k] = _num(row[k])
         if reference and s.name in reference:
             row["study_reduction"] = reference[s.name]
+        if generated and s.name in generated:
+            row["generated_runs_reduction"] = generated[s.name]
         rows.append(row)
     return {
         "strategies": rows, "regions": list(result.regions), "jobs": result.jobs,
@@ -43,10 +52,22 @@ def simulation_json(result: SimulationResult, reference: dict[str, float] | None
         "forecast": result.forecast, "synthetic_intensity": result.synthetic_intensity,
         "synthetic_jobs": result.synthetic_jobs, "notes": provenance(result),
         "duration_estimator": {k: _num(v) for k, v in result.estimator.items()},
+        "repositories": [{"repo": repo, "jobs": result.jobs_by_repo[repo],
+                          "emissions_g": {k: _num(v) for k, v in per.items()},
+                          "reduction_vs_round_robin": _reductions(per)}
+                         for repo, per in result.by_repo.items()],
     }
 
 
-def simulation_table(result: SimulationResult, reference: dict[str, float] | None = None) -> Any:
+def _reductions(per: dict[str, float]) -> dict[str, float | None]:
+    base = per.get("round-robin")
+    if not base:
+        return {}
+    return {k: _num(1.0 - v / base) for k, v in per.items()}
+
+
+def simulation_table(result: SimulationResult, reference: dict[str, float] | None = None,
+                     generated: dict[str, float] | None = None) -> Any:
     """A rich table: one row per strategy, the study's figure beside greenci's where one exists."""
     from rich.table import Table
 
@@ -57,6 +78,8 @@ def simulation_table(result: SimulationResult, reference: dict[str, float] | Non
     cols = ["strategy", "emissions kgCO2eq", "vs round-robin"]
     if reference:
         cols.append("study (paper)")
+    if generated:
+        cols.append("generated runs")
     cols += ["deadline misses", "wait P50", "wait P95", "wait max", "shifted"]
     for c in cols:
         table.add_column(c, justify="left" if c == "strategy" else "right")
@@ -64,9 +87,27 @@ def simulation_table(result: SimulationResult, reference: dict[str, float] | Non
         cells = [s.name, f"{s.emissions_g / 1000:,.2f}", _pct(-s.reduction_vs_round_robin)]
         if reference:
             cells.append(_pct(-reference[s.name]) if s.name in reference else "")
+        if generated:
+            cells.append(_pct(-generated[s.name]) if s.name in generated else "")
         cells += [str(s.deadline_misses), _dur(s.wait_p50_s), _dur(s.wait_p95_s), _dur(s.wait_max_s),
                   f"{s.shifted_jobs:,}"]
         table.add_row(*cells)
+    return table
+
+
+def repo_table(result: SimulationResult) -> Any:
+    """Reduction vs round-robin per repository and strategy."""
+    from rich.table import Table
+
+    table = Table(title="Per repository: change vs round-robin")
+    table.add_column("repository")
+    table.add_column("runs", justify="right")
+    names = [s.name for s in result.strategies if s.name != "round-robin"]
+    for n in names:
+        table.add_column(n, justify="right")
+    for repo, per in sorted(result.by_repo.items(), key=lambda kv: -result.jobs_by_repo[kv[0]]):
+        red = _reductions(per)
+        table.add_row(repo, f"{result.jobs_by_repo[repo]:,}", *[_pct(-(red.get(n) or 0.0)) for n in names])
     return table
 
 
