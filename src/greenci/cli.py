@@ -6,12 +6,10 @@ with the error's own code; everything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
-from enum import StrEnum
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +17,9 @@ import numpy as np
 import typer
 from rich.console import Console
 
-from greenci.errors import GreenciError, InputError
-
-
-def _friendly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a GreenciError as one line on stderr and exit with its code, without a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except GreenciError as exc:
-            Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper
-
+from greenci.cli_support import OutputFormat
+from greenci.cli_support import friendly as _friendly
+from greenci.errors import InputError
 
 app = typer.Typer(no_args_is_help=False, add_completion=False,
                   pretty_exceptions_enable=False,
@@ -45,9 +30,14 @@ app.add_typer(intensity_app, name="intensity")
 app.add_typer(forecast_app, name="forecast")
 
 
-class OutputFormat(StrEnum):
-    table = "table"
-    json = "json"
+def _register_extensions() -> None:
+    """Command groups that live with their domain (they import their heavy libraries only when run)."""
+    from greenci.insights.cli import register as register_insights
+
+    register_insights(app)
+
+
+_register_extensions()
 
 
 def _console() -> Console:

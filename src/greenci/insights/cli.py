@@ -1,0 +1,335 @@
+"""``greenci insights``: contributor health and CI energy drivers, as a Typer sub-app.
+
+The main CLI adds it with ``register(app)``. This module imports only Typer, rich and the standard
+library at import time, so ``greenci --help`` stays light; the analysis loads when a command runs.
+Every command reports the energy of its own run (measured by ``greenci.energy`` when available,
+otherwise estimated from CPU time and labelled so).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from greenci.cli_support import friendly as _friendly
+from greenci.errors import InputError
+
+__all__ = ["register"]
+
+
+class _Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def _console() -> Console:
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+
+
+def _emit_json(doc: dict[str, Any]) -> None:
+    typer.echo(json.dumps(_finite(doc), indent=2, allow_nan=False))
+
+
+def _finite(o: Any) -> Any:
+    import math
+
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    if hasattr(o, "item") and callable(o.item):
+        return _finite(o.item())
+    return o
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``insights`` sub-app (``health``, ``impact``) to ``app``."""
+    sub = typer.Typer(no_args_is_help=True, help="Contributor health (burnout risk) and what drives CI energy.")
+    sub.command("health")(health)
+    sub.command("impact")(impact)
+    app.add_typer(sub, name="insights")
+
+
+# ---------------------------------------------------------------------------------------------- health
+@_friendly
+def health(
+    repos: list[Path] = typer.Argument(..., help="Local git repositories (one or more)."),
+    prs: list[Path] | None = typer.Option(None, "--prs", help="GitHub or Gerrit JSON exports of PRs, reviews, "
+                                                                 "comments (repeatable)."),
+    labels: Path | None = typer.Option(None, "--labels", help="CSV person,week,label: train and cross-validate "
+                                                               "a model beside the transparent score."),
+    calendar: list[Path] | None = typer.Option(None, "--calendar", help="iCalendar .ics files for meeting hours "
+                                                                         "(never guessed without one)."),
+    calendar_owner: str | None = typer.Option(None, "--calendar-owner",
+                                              help="E-mail owning events that list no attendees."),
+    messages: list[Path] | None = typer.Option(None, "--messages", help="Mails/chat: CSV author,timestamp,text "
+                                                                         "or .mbox (repeatable)."),
+    aliases: Path | None = typer.Option(None, "--aliases", help="CSV alias,identity joining e-mails and logins."),
+    since: str | None = typer.Option(None, help="Only commits since this date (passed to git)."),
+    until: str | None = typer.Option(None, help="Only commits until this date (passed to git)."),
+    salt: str | None = typer.Option(None, "--salt", help="Salt of the pseudonyms (default $GREENCI_INSIGHTS_SALT, "
+                                                          "else random per run).", show_default=False),
+    reveal_names: bool = typer.Option(False, "--reveal-names", help="Show names and e-mails instead of pseudonyms."),
+    include_bots: bool = typer.Option(False, "--include-bots", help="Keep bot accounts (dependabot, renovate...)."),
+    include_merges: bool = typer.Option(False, "--include-merges", help="Count merge commits too."),
+    sentiment: bool = typer.Option(True, "--sentiment/--no-sentiment", help="Score messages with VADER."),
+    weeks: int = typer.Option(12, help="Weeks shown in the community view."),
+    top: int = typer.Option(10, help="People shown (highest risk first)."),
+    seed: int = typer.Option(0, help="Seed of the model's cross-validation and LIME."),
+    output_format: _Format = typer.Option(_Format.table, "--format", help="table or json."),
+    out: Path | None = typer.Option(None, "-o", "--out", help="Folder for CSV tables, JSON and the community PNG."),
+) -> None:
+    """Indicators per person-week, transparent burnout risk (and a validated model with --labels)."""
+    from greenci.insights.burnout import (
+        WEIGHTS,
+        community_view,
+        explain_people,
+        latest_by_person,
+        read_labels,
+        train_risk_model,
+        transparent_scores,
+    )
+    from greenci.insights.calendar import read_calendar
+    from greenci.insights.git_activity import read_repositories
+    from greenci.insights.indicators import Identities, build_indicators, read_aliases, read_messages
+    from greenci.insights.reviews import read_reviews
+    from greenci.insights.selfenergy import SelfEnergy
+
+    if weeks < 1 or top < 1:
+        raise InputError(f"--weeks {weeks} and --top {top} must be at least 1")
+    meter = SelfEnergy()
+    with meter:
+        ids = Identities.create(salt=salt, reveal=reveal_names, aliases=read_aliases(aliases) if aliases else None,
+                                include_bots=include_bots)
+        commits = read_repositories(repos, since=since, until=until, include_merges=include_merges)
+        review_data = read_reviews(prs) if prs else None
+        cal = None
+        if calendar:
+            end = max((c.authored_at for c in commits), default=None)
+            cal = read_calendar(calendar, until=end)
+        table = build_indicators(commits, reviews=review_data, calendar=cal,
+                                 messages=read_messages(messages) if messages else (), identities=ids,
+                                 calendar_owner=calendar_owner, sentiment=sentiment)
+        if not table.rows:
+            raise InputError(f"no activity found in {', '.join(map(str, repos))}"
+                             + (f" between {since or 'the start'} and {until or 'now'}" if since or until else "")
+                             + ": check the path, the dates, or --include-bots")
+        scores = transparent_scores(table)
+        view = community_view(scores)
+        model = explanations = None
+        if labels is not None:
+            model = train_risk_model(table, read_labels(labels, table), scores=scores, seed=seed)
+            latest_people = [s.person for s in latest_by_person(scores)[:top]]
+            explanations = explain_people(model, table, people=latest_people, seed=seed)
+        written = _write_health(out, table, scores, view, model, explanations) if out is not None else []
+    energy = meter.result
+    assert energy is not None
+    doc = _health_doc(table, scores, view, model, explanations, energy, WEIGHTS, weeks, top)
+    if output_format is _Format.json:
+        _emit_json(doc)
+    else:
+        _print_health(doc)
+    if written:
+        sys.stdout.flush()
+        Console(stderr=True).print("wrote " + ", ".join(map(str, written)), highlight=False)
+
+
+def _health_doc(table: Any, scores: list[Any], view: list[Any], model: Any, explanations: Any, energy: Any,
+                weights: dict[str, float], weeks: int, top: int) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from greenci.insights.burnout import latest_by_person
+
+    by_key = {(s.person, s.week): s for s in scores}
+    people = []
+    for s in latest_by_person(scores)[:top]:
+        people.append({"person": s.person, "week": s.week, "risk": round(s.risk, 4), "level": s.level,
+                       "top_factors": [asdict(f) for f in s.top_factors()]})
+    rows = []
+    for r in table.rows:
+        s = by_key[(r.person, r.week)]
+        rows.append({**r.as_dict(), "risk": s.risk, "level": s.level})
+    return {
+        "repos": list(table.repos),
+        "people_count": len(table.people), "weeks_count": len(table.weeks),
+        "first_week": table.weeks[0], "last_week": table.weeks[-1],
+        "pseudonymised": table.pseudonymised, "salt": table.salt_source if table.pseudonymised else None,
+        "calendar": table.has_calendar, "reviews": table.has_reviews, "sentiment": table.has_sentiment,
+        "weights": weights,
+        "people": people,
+        "community": [asdict(v) for v in view[-weeks:]],
+        "person_weeks": rows,
+        "model": model.as_dict() if model is not None else None,
+        "explanations": [asdict(e) for e in explanations] if explanations else None,
+        "notes": list(table.notes) + ([
+            f"only {len(table.rows)} person-weeks: the score compares each week with the others, so with this few "
+            "it says little (0.5 = average of these)"] if len(table.rows) < 10 else []),
+        "energy_of_this_run": energy.as_dict(),
+    }
+
+
+def _write_health(out: Path, table: Any, scores: list[Any], view: list[Any], model: Any,
+                  explanations: Any) -> list[str]:
+    import csv
+    from dataclasses import asdict
+
+    from greenci.insights.burnout import plot_community
+
+    out.mkdir(parents=True, exist_ok=True)
+    by_key = {(s.person, s.week): s for s in scores}
+    path = out / "person_weeks.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = None
+        for r in table.rows:
+            s = by_key[(r.person, r.week)]
+            row = {**r.as_dict(), "risk": round(s.risk, 6), "level": s.level,
+                   "top_factors": ";".join(f.indicator for f in s.top_factors())}
+            if writer is None:
+                writer = csv.DictWriter(fh, fieldnames=list(row))
+                writer.writeheader()
+            writer.writerow(row)
+    written = [str(path)]
+    cpath = out / "community.csv"
+    with open(cpath, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=["week", "people", "mean_risk", "max_risk", "elevated", "high"])
+        w.writeheader()
+        for v in view:
+            w.writerow(asdict(v))
+    written.append(str(cpath))
+    written.append(plot_community(view, out / "community.png"))
+    if model is not None:
+        epath = out / "model.json"
+        epath.write_text(json.dumps(_finite({"model": model.as_dict(), "explanations":
+                                             [asdict(e) for e in explanations or []]}), indent=2) + "\n",
+                         encoding="utf-8")
+        written.append(str(epath))
+    return written
+
+
+def _print_health(doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    console = _console()
+    who = ("pseudonymised (salt: " + str(doc["salt"]) + "; --reveal-names shows names)" if doc["pseudonymised"]
+           else "names revealed")
+    console.print(f"Contributor health of {', '.join(doc['repos'])}: {doc['people_count']} people, "
+                  f"{doc['weeks_count']} active weeks ({doc['first_week']} .. {doc['last_week']}); identities {who}.",
+                  highlight=False)
+    missing = [name for name, have in (("reviews (--prs)", doc["reviews"]), ("meetings (--calendar)", doc["calendar"]),
+                                       ("sentiment", doc["sentiment"])) if not have]
+    if missing:
+        console.print(f"Not included: {', '.join(missing)}.", highlight=False)
+    t = Table(title="Burnout risk, latest active week per person (transparent score; 0.5 = community average)")
+    for col in ("person", "week", "risk", "level", "top factors (value, z)"):
+        t.add_column(col, justify="right" if col == "risk" else "left")
+    for p in doc["people"]:
+        factors = ", ".join(f"{f['indicator']} ({f['value']:.3g}, z {f['z']:+.1f})" for f in p["top_factors"]) or "—"
+        t.add_row(p["person"], p["week"], f"{p['risk']:.2f}", p["level"], factors)
+    console.print(t)
+    c = Table(title=f"Community view, last {len(doc['community'])} active weeks")
+    for col in ("week", "people", "mean risk", "max risk", "elevated", "high"):
+        c.add_column(col, justify="left" if col == "week" else "right")
+    for v in doc["community"]:
+        c.add_row(v["week"], str(v["people"]), f"{v['mean_risk']:.2f}", f"{v['max_risk']:.2f}", str(v["elevated"]),
+                  str(v["high"]))
+    console.print(c)
+    m = doc["model"]
+    if m is not None:
+        console.print(f"Model ({m['model']}, {m['folds']}-fold stratified CV on {m['examples']} labelled weeks, "
+                      f"{m['positives']} strained): AUC {m['auc']:.3f}, F1 {m['f1']:.3f}; transparent score on the "
+                      f"same weeks: AUC {m['transparent_auc']:.3f}, F1 {m['transparent_f1']:.3f} (risk >= 0.5).",
+                      highlight=False)
+        e = Table(title="Why the model rates each person's latest week (SHAP: log-odds; LIME: probability)")
+        for col in ("person", "week", "p(strained)", "SHAP top factors", "LIME top factors"):
+            e.add_column(col)
+        for x in doc["explanations"] or []:
+            e.add_row(x["person"], x["week"], f"{x['probability']:.2f}",
+                      ", ".join(f"{n} {s:+.2f}" for n, _, s in x["shap"]),
+                      ", ".join(f"{rule} {w:+.2f}" for _, rule, w in x["lime"]))
+        console.print(e)
+    for note in doc["notes"]:
+        console.print(f"note: {note}", highlight=False)
+    console.print(f"Energy of this run: {_energy_text(doc['energy_of_this_run'])}", highlight=False)
+
+
+def _energy_text(e: dict[str, Any]) -> str:
+    return f"{e['energy_kwh']:.3g} kWh over {e['wall_s']:.1f} s ({e['method']})"
+
+
+# ---------------------------------------------------------------------------------------------- impact
+@_friendly
+def impact(
+    table: Path | None = typer.Argument(None, help="CSV or Parquet table of CI runs, one row a run."),
+    target: str = typer.Option("energy_kwh", help="Column to explain."),
+    features: str | None = typer.Option(None, help="Comma-separated feature columns (default: the documented "
+                                                   "defaults present in the table)."),
+    intensity: Path | None = typer.Option(None, "--intensity", help="Folder of Electricity Maps / lets-wait-awhile "
+                                                                    "files: join renewable share and intensity."),
+    time_column: str = typer.Option("started_at", help="Run start column (UTC) for the grid join."),
+    region_column: str = typer.Option("region", help="Region column for the grid join."),
+    synthetic_demo: bool = typer.Option(False, "--synthetic-demo", help="No table: generate a labelled synthetic one."),
+    demo_rows: int = typer.Option(400, help="Rows of the synthetic demo table."),
+    row: int | None = typer.Option(None, "--row", help="0-based row to explain locally (default: highest target)."),
+    seed: int = typer.Option(0, help="Seed of the model, cross-validation and LIME."),
+    out: Path = typer.Option(Path("greenci-impact"), "-o", "--out", help="Folder for the PNG figures and report.md."),
+    output_format: _Format = typer.Option(_Format.table, "--format", help="table or json."),
+) -> None:
+    """Correlation, a model, SHAP (global, local) and LIME (local) of what drives CI energy."""
+    from greenci.insights.impact import analyse_impact, join_grid, read_runs, synthetic_runs, write_report
+    from greenci.insights.selfenergy import SelfEnergy
+
+    if table is None and not synthetic_demo:
+        raise InputError("give a TABLE of CI runs (CSV or Parquet), or --synthetic-demo for a labelled synthetic one")
+    if table is not None and synthetic_demo:
+        raise InputError("give either a TABLE or --synthetic-demo, not both")
+    meter = SelfEnergy()
+    with meter:
+        frame = synthetic_runs(demo_rows, seed) if synthetic_demo else read_runs(table)  # type: ignore[arg-type]
+        join = None
+        if intensity is not None:
+            frame, join = join_grid(frame, intensity, time_column=time_column, region_column=region_column)
+        names = [f.strip() for f in features.split(",") if f.strip()] if features else None
+        report = analyse_impact(frame, out_dir=out, target=target, features=names, synthetic=synthetic_demo,
+                                source="synthetic demo" if synthetic_demo else str(table), local_row=row, seed=seed,
+                                join=join)
+    energy = meter.result
+    assert energy is not None
+    files = [*report.figures, *map(str, write_report(report, out, energy))]
+    if output_format is _Format.json:
+        _emit_json({**report.as_dict(), "files": files, "energy_of_this_run": energy.as_dict()})
+        return
+    _print_impact(report, files, energy)
+
+
+def _print_impact(report: Any, files: list[str], energy: Any) -> None:
+    from rich.table import Table
+
+    console = _console()
+    label = " — SYNTHETIC" if report.synthetic else ""
+    console.print(f"What drives {report.target}{label}: {report.rows} runs, {len(report.features)} features; "
+                  f"{report.model}: cross-validated R² {report.cv_r2:.3f}, MAE {report.cv_mae:.4g}.", highlight=False)
+    if report.join is not None:
+        j = report.join
+        console.print(f"Grid join: {j.matched} runs matched, {j.unmatched} without data.", highlight=False)
+    t = Table(title=f"Global SHAP ranking{label}")
+    for col in ("rank", "feature", "mean |SHAP|", "direction", "Pearson r with target"):
+        t.add_column(col, justify="left" if col == "feature" else "right")
+    r_of = {n: report.pearson[0][i] for i, n in enumerate(report.correlation_names)}
+    for k, (name, imp, d) in enumerate(report.shap_ranking, start=1):
+        t.add_row(str(k), name, f"{imp:.4g}", f"{d:+.2f}", f"{r_of[name]:+.3f}")
+    console.print(t)
+    console.print(f"Run {report.local_row}: {report.target} {report.local_target:.4g}, model "
+                  f"{report.local_prediction:.4g}; SHAP top: "
+                  + ", ".join(f"{n} {s:+.3g}" for n, _, s in report.shap_local[:3])
+                  + "; LIME top: " + ", ".join(f"{rule} {w:+.3g}" for _, rule, w in report.lime_local[:3]),
+                  highlight=False)
+    console.print("wrote " + ", ".join(files), highlight=False)
+    console.print(f"Energy of this run: {energy.describe()}", highlight=False)

@@ -1,0 +1,548 @@
+"""What drives CI energy: correlation, then a model, then SHAP (global, local) and LIME (local).
+
+Why this order: correlations are cheap and honest about pairs; a model captures joint and non-linear
+effects; SHAP and LIME then say what the model leans on, for all runs and for one run. Each step is
+shown, so a surprising explanation can be checked against the plain correlations.
+
+Input: a table of CI runs, one row a run (CSV or Parquet). Default columns (rename yours or pass
+``features=``/``target=``):
+
+========================  ===================================================================
+``energy_kwh``            the target: energy of the run, ideally from ``greenci measure``
+``tests``                 tests executed
+``builds``                build steps or artefacts built
+``deployments``           deployments made by the run (0/1 or a count)
+``cpu_seconds``           CPU time used
+``memory_gb``             peak (or mean) memory
+``network_mb``            data transferred
+``renewable_pct``         renewable share of the grid during the run, %
+``low_carbon_pct``        low-carbon share (renewables + nuclear), %
+``intensity_g_per_kwh``   carbon intensity of the grid during the run
+``productivity``          a productivity measure (e.g. changes merged per run)
+========================  ===================================================================
+
+Grid features from real files (``join_grid``): when the table has ``started_at`` (UTC) and ``region``,
+the renewable and low-carbon share and the direct carbon intensity are taken from Electricity Maps
+hourly exports (``Renewable Percentage``, ``Low Carbon Percentage``, ``Carbon Intensity gCO₂eq/kWh
+(direct)``; the region is the zone folder, the file prefix or the ``Zone Id``), or, for regions only
+covered there, from lets-wait-awhile files: ``{fr,gb}_production.csv`` (MW per source: share =
+biomass + geothermal + hydro run-of-river + hydro reservoir + marine + other renewable + solar + wind,
+over all domestic generation except pumped storage; imports left out) and ``*_ci.csv`` (intensity).
+A value covers its slot ``[t, t + step)``; runs outside every file's span get NaN and are counted.
+Joined columns replace columns of the same name in the table.
+
+``synthetic_runs`` makes a labelled demo table whose energy is driven by CPU seconds (documented
+coefficients), with no effect of the renewable share on kWh; everything made from it says "synthetic".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from greenci.errors import DataFormatError, InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from greenci.insights.selfenergy import EnergyUse
+
+__all__ = ["DEFAULT_FEATURES", "DEFAULT_TARGET", "ImpactReport", "JoinReport", "analyse_impact", "impact_markdown",
+           "join_grid", "read_runs", "synthetic_runs", "write_report"]
+
+DEFAULT_TARGET = "energy_kwh"
+DEFAULT_FEATURES = ("tests", "builds", "deployments", "cpu_seconds", "memory_gb", "network_mb", "renewable_pct",
+                    "low_carbon_pct", "intensity_g_per_kwh", "productivity")
+GRID_COLUMNS = ("renewable_pct", "low_carbon_pct", "intensity_g_per_kwh")
+MIN_ROWS = 20
+SHAP_MAX_ROWS = 2000
+SYNTHETIC_LABEL = "SYNTHETIC demo data (greenci's generator, not real CI runs)"
+_RENEWABLE = ("biomass", "geothermal", "hydro run-of-river and poundage", "hydro water reservoir", "marine",
+              "other renewable", "solar", "wind offshore", "wind onshore")
+_GENERATION = (*_RENEWABLE, "fossil brown coal/lignite", "fossil coal-derived gas", "fossil gas", "fossil hard coal",
+               "fossil oil", "fossil oil shale", "fossil peat", "nuclear", "other", "waste")
+_LWA_ALIASES = {"ger": ("de", "de-lu"), "gb": ("gb",), "fr": ("fr",)}
+
+
+# ---------------------------------------------------------------------------------------------- input
+def read_runs(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A table of CI runs from CSV or Parquet (told by the extension)."""
+    import pandas as pd
+
+    name = os.fspath(path)
+    if not Path(name).is_file():
+        raise InputError(f"{name}: no such file: pass a CSV or Parquet table of CI runs")
+    if name.lower().endswith((".parquet", ".pq")):
+        try:
+            frame = pd.read_parquet(name)
+        except ImportError:
+            from greenci.errors import ConfigError
+
+            raise ConfigError("reading Parquet needs pyarrow: pip install 'greenci[parquet]'") from None
+    else:
+        try:
+            frame = pd.read_csv(name, encoding="utf-8-sig")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise DataFormatError(f"is not a readable CSV table ({exc}): one header line, one row per run",
+                                  path=name) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def synthetic_runs(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """A labelled synthetic table of CI runs with a known driver (CPU seconds) of energy.
+
+    energy_kwh = 4e-6 x cpu_seconds + 2e-5 x memory_gb + 1e-6 x network_mb + noise (sd 1e-4), where
+    cpu_seconds = 0.9 x tests + 240 x builds + 600 x deployments + gamma noise; the grid columns
+    (renewable share, intensity) have no effect on kWh, by construction.
+    """
+    import pandas as pd
+
+    if n < MIN_ROWS:
+        raise InputError(f"n={n} synthetic runs is too few: use at least {MIN_ROWS}")
+    rng = np.random.default_rng(seed)
+    tests = rng.poisson(400, n)
+    builds = rng.integers(1, 6, n)
+    deployments = rng.binomial(1, 0.2, n)
+    cpu = 0.9 * tests + 240.0 * builds + 600.0 * deployments + rng.gamma(2.0, 60.0, n)
+    memory = rng.uniform(2.0, 16.0, n)
+    network = rng.lognormal(4.0, 0.8, n) + 150.0 * deployments
+    renewable = rng.uniform(5.0, 85.0, n)
+    energy = np.clip(4e-6 * cpu + 2e-5 * memory + 1e-6 * network + rng.normal(0.0, 1e-4, n), 0.0, None)
+    start = np.datetime64("2022-10-01T00:00:00") + (np.sort(rng.uniform(0, 30 * 24, n)) * 3600).astype("timedelta64[s]")
+    return pd.DataFrame({
+        "run_id": np.arange(1, n + 1),
+        "started_at": pd.to_datetime(start).tz_localize("UTC"),
+        "region": rng.choice(["DE-LU", "GB", "US-CAL-CISO"], n),
+        "tests": tests, "builds": builds, "deployments": deployments, "cpu_seconds": np.round(cpu, 1),
+        "memory_gb": np.round(memory, 2), "network_mb": np.round(network, 1), "renewable_pct": np.round(renewable, 1),
+        "low_carbon_pct": np.round(np.clip(renewable + rng.uniform(0, 15, n), 0, 100), 1),
+        "intensity_g_per_kwh": np.round(np.clip(520 - 4.5 * renewable + rng.normal(0, 25, n), 10, None), 1),
+        "productivity": rng.poisson(1 + builds), "energy_kwh": energy, "synthetic": True,
+    })
+
+
+# ---------------------------------------------------------------------------------------------- grid join
+@dataclass(frozen=True)
+class JoinReport:
+    """How the grid columns were joined: rows matched, rows without data, files used."""
+
+    matched: int
+    unmatched: int
+    regions_without_files: tuple[str, ...]
+    files: tuple[str, ...]
+
+
+def join_grid(frame: pd.DataFrame, intensity_dir: str | os.PathLike[str], *, time_column: str = "started_at",
+              region_column: str = "region") -> tuple[pd.DataFrame, JoinReport]:
+    """Add renewable share, low-carbon share and intensity by run start and region (module docstring)."""
+    import pandas as pd
+
+    for col in (time_column, region_column):
+        if col not in frame.columns:
+            raise InputError(f"joining grid data needs column {col!r} in the runs table (found "
+                             f"{', '.join(map(str, frame.columns))}): add it or leave out --intensity")
+    root = Path(intensity_dir)
+    if not root.is_dir():
+        raise InputError(f"{os.fspath(intensity_dir)}: not a directory: pass the folder holding intensity files")
+    started = pd.to_datetime(frame[time_column], utc=True, errors="coerce", format="ISO8601")
+    bad = started.isna() & frame[time_column].notna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataFormatError(f"{frame[time_column].iloc[i]!r} is not a time: write ISO 8601 in UTC",
+                              row=i + 2, column=time_column)
+    regions = frame[region_column].astype(str).str.strip()
+    wanted = {r.lower() for r in regions.unique()}
+    sources = _grid_sources(root, wanted)
+    out = frame.copy()
+    for col in GRID_COLUMNS:
+        out[col] = np.nan
+    used: list[str] = []
+    for region in sorted(set(regions)):
+        mask = (regions == region).to_numpy()
+        runs = pd.DataFrame({"t": started[mask].dt.tz_convert(None).astype("datetime64[ns]"),
+                             "pos": np.flatnonzero(mask)})
+        runs = runs.dropna(subset=["t"]).sort_values("t")
+        for path, data, step_s in sources.get(region.lower(), []):
+            merged = pd.merge_asof(runs, data, left_on="t", right_on="time", direction="backward",
+                                   tolerance=pd.Timedelta(seconds=step_s) - pd.Timedelta(1, "ns"))
+            took = False
+            for col in GRID_COLUMNS:
+                if col not in merged:
+                    continue
+                values = merged[col].to_numpy(dtype=float)
+                pos = merged["pos"].to_numpy()
+                current = out[col].to_numpy(dtype=float)[pos]
+                fill = np.isnan(current) & ~np.isnan(values)
+                if fill.any():
+                    col_idx = out.columns.get_loc(col)
+                    out.iloc[pos[fill], col_idx] = values[fill]
+                    took = True
+            if took:
+                used.append(path)
+    have = out[list(GRID_COLUMNS)].notna().any(axis=1)
+    missing = tuple(sorted(r for r in set(regions) if r.lower() not in sources))
+    return out, JoinReport(matched=int(have.sum()), unmatched=int((~have).sum()), regions_without_files=missing,
+                           files=tuple(dict.fromkeys(used)))
+
+
+def _grid_sources(root: Path, wanted: set[str]) -> dict[str, list[tuple[str, pd.DataFrame, int]]]:
+    """region (lower case) -> [(file, frame of time + grid columns, step s)], Electricity Maps first."""
+    from greenci.sources import detect_header_format, read_header
+
+    em: list[tuple[set[str], Path]] = []
+    lwa: list[tuple[set[str], Path, str]] = []
+    for f in sorted(root.rglob("*.csv")):
+        try:
+            fmt = detect_header_format(str(f), read_header(f))
+        except (DataFormatError, InputError):
+            continue
+        prefix = f.stem.split("_")[0].lower()
+        if fmt == "electricitymaps_csv":
+            em.append(({f.parent.name.lower(), prefix, _first_zone_id(f)}, f))
+        elif fmt in ("entsoe_production", "entsoe_csv"):
+            lwa.append(({prefix, *_LWA_ALIASES.get(prefix, ())}, f, fmt))
+    out: dict[str, list[tuple[str, pd.DataFrame, int]]] = {}
+    for keys, f in em:
+        for k in keys & wanted:
+            out.setdefault(k, []).append((str(f), _read_em(f), 3600))
+    for keys, f, fmt in lwa:
+        for k in keys & wanted:
+            data = _read_production(f) if fmt == "entsoe_production" else _read_lwa_ci(f)
+            out.setdefault(k, []).append((str(f), data, _step_s(data)))
+    return out
+
+
+def _first_zone_id(path: Path) -> str:
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip().lower() for h in next(reader, [])]
+        row = next(reader, [])
+    if "zone id" in header and len(row) > header.index("zone id"):
+        return row[header.index("zone id")].strip().lower()
+    return ""
+
+
+def _find(columns: Sequence[str], *names: str) -> str | None:
+    from greenci.sources import normalize
+
+    index = {normalize(c): c for c in columns}
+    for n in names:
+        if n in index:
+            return index[n]
+    return None
+
+
+def _read_em(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    frame = pd.read_csv(path, encoding="utf-8-sig")
+    tcol = _find(frame.columns, "datetime (utc)")
+    if tcol is None:
+        raise DataFormatError("has no 'Datetime (UTC)' column", path=str(path))
+    data = pd.DataFrame({"time": pd.to_datetime(frame[tcol], utc=True, format="ISO8601").dt.tz_convert(None)
+                         .astype("datetime64[ns]")})
+    for col, names in (("intensity_g_per_kwh", ("carbon intensity gco2eq/kwh (direct)",)),
+                       ("renewable_pct", ("renewable percentage",)), ("low_carbon_pct", ("low carbon percentage",))):
+        src = _find(frame.columns, *names)
+        if src is not None:
+            data[col] = pd.to_numeric(frame[src], errors="coerce").to_numpy()
+    return data.sort_values("time").reset_index(drop=True)
+
+
+def _read_production(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    from greenci.sources import normalize
+
+    frame = pd.read_csv(path, encoding="utf-8-sig")
+    tcol = frame.columns[0]
+    by = {normalize(c): c for c in frame.columns[1:]}
+    gen = [by[n] for n in _GENERATION if n in by]
+    ren = [by[n] for n in _RENEWABLE if n in by]
+    nuclear = [by["nuclear"]] if "nuclear" in by else []
+    values = frame[gen].apply(pd.to_numeric, errors="coerce").clip(lower=0)
+    total = values.sum(axis=1, min_count=1).replace(0, np.nan)
+    renewable = values[ren].sum(axis=1)
+    return pd.DataFrame({
+        "time": pd.to_datetime(frame[tcol], utc=True, format="ISO8601").dt.tz_convert(None).astype("datetime64[ns]"),
+        "renewable_pct": (100 * renewable / total).to_numpy(),
+        "low_carbon_pct": (100 * (renewable + values[nuclear].sum(axis=1)) / total).to_numpy(),
+    }).sort_values("time").reset_index(drop=True)
+
+
+def _read_lwa_ci(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    frame = pd.read_csv(path, encoding="utf-8-sig")
+    tcol = _find(frame.columns, "time") or frame.columns[0]
+    vcol = _find(frame.columns, "carbon intensity")
+    if vcol is None:
+        raise DataFormatError("has no 'Carbon Intensity' column", path=str(path))
+    return pd.DataFrame({
+        "time": pd.to_datetime(frame[tcol], utc=True, format="ISO8601").dt.tz_convert(None).astype("datetime64[ns]"),
+        "intensity_g_per_kwh": pd.to_numeric(frame[vcol], errors="coerce").to_numpy(),
+    }).sort_values("time").reset_index(drop=True)
+
+
+def _step_s(data: pd.DataFrame) -> int:
+    diffs = np.diff(data["time"].to_numpy().astype("datetime64[s]").astype(np.int64))
+    diffs = diffs[diffs > 0]
+    if diffs.size == 0:
+        return 3600
+    uniq, counts = np.unique(diffs, return_counts=True)
+    return int(uniq[np.argmax(counts)])
+
+
+# ---------------------------------------------------------------------------------------------- analysis
+@dataclass(frozen=True)
+class ImpactReport:
+    """Everything the impact analysis found, in plain values (JSON-ready via ``as_dict``)."""
+
+    target: str
+    features: tuple[str, ...]
+    rows: int
+    dropped_rows: int
+    synthetic: bool
+    source: str
+    correlation_names: tuple[str, ...]
+    pearson: tuple[tuple[float, ...], ...]
+    spearman: tuple[tuple[float, ...], ...]
+    model: str
+    folds: int
+    cv_r2: float
+    cv_mae: float
+    target_mean: float
+    shap_ranking: tuple[tuple[str, float, float], ...]
+    shap_base: float
+    local_row: int
+    local_target: float
+    local_prediction: float
+    shap_local: tuple[tuple[str, float, float], ...]
+    lime_local: tuple[tuple[str, str, float], ...]
+    lime_prediction: float
+    lime_score: float
+    figures: tuple[str, ...] = ()
+    join: JoinReport | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        doc = asdict(self)
+        return _finite(doc)
+
+
+def _finite(o: Any) -> Any:
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    return o
+
+
+def analyse_impact(frame: pd.DataFrame, *, out_dir: str | os.PathLike[str], target: str = DEFAULT_TARGET,
+                   features: Sequence[str] | None = None, synthetic: bool = False, source: str = "",
+                   local_row: int | None = None, seed: int = 0, n_estimators: int = 200, lime_samples: int = 2000,
+                   join: JoinReport | None = None) -> ImpactReport:
+    """Correlation matrix, a cross-validated gradient-boosting model, SHAP and LIME; figures into ``out_dir``.
+
+    ``local_row`` is the 0-based position of the run to explain locally (default: the run with the
+    highest target). Rows with a missing value in the target or a feature are left out and counted.
+    """
+    import pandas as pd
+
+    try:
+        from sklearn.ensemble import GradientBoostingRegressor
+        from sklearn.metrics import mean_absolute_error, r2_score
+        from sklearn.model_selection import KFold, cross_val_predict
+    except ImportError as exc:
+        from greenci.insights import missing_extra
+
+        raise missing_extra("the impact model", exc) from None
+    from greenci.insights.explain import (
+        lime_explain,
+        plot_correlation,
+        plot_lime,
+        plot_shap_global,
+        plot_shap_local,
+        shap_values,
+    )
+
+    if target not in frame.columns:
+        raise InputError(f"target column {target!r} is not in the table (found {', '.join(map(str, frame.columns))}):"
+                         " name it with --target")
+    if features is None:
+        features = [c for c in DEFAULT_FEATURES if c in frame.columns and c != target]
+        if not features:
+            raise InputError(f"none of the default feature columns ({', '.join(DEFAULT_FEATURES)}) is in the table: "
+                             "name yours with --features a,b,c")
+    features = list(dict.fromkeys(features))
+    missing = [c for c in features if c not in frame.columns]
+    if missing:
+        raise InputError(f"feature column(s) {', '.join(missing)} not in the table (found "
+                         f"{', '.join(map(str, frame.columns))}): fix --features")
+    if target in features:
+        raise InputError(f"{target!r} is the target and cannot also be a feature: drop it from --features")
+    cols = [target, *features]
+    data = pd.DataFrame({c: _numeric(frame[c], c) for c in cols})
+    complete = data.notna().all(axis=1).to_numpy()
+    positions = np.flatnonzero(complete)
+    data = data.loc[complete].reset_index(drop=True)
+    dropped = int((~complete).sum())
+    notes = []
+    if dropped:
+        notes.append(f"{dropped} of {len(frame)} runs left out: a value of the target or a feature is missing")
+    if len(data) < MIN_ROWS:
+        raise InputError(f"only {len(data)} complete runs: the impact model needs at least {MIN_ROWS}; fill the "
+                         "missing values or drop sparse columns from --features")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    label = " — SYNTHETIC" if synthetic else ""
+
+    pearson = data[cols].corr(method="pearson").to_numpy()
+    spearman = data[cols].corr(method="spearman").to_numpy()
+    figures = [plot_correlation(pearson, cols, out / "correlation.png", f"Pearson correlation{label}")]
+
+    X = data[features].to_numpy(dtype=float)
+    y = data[target].to_numpy(dtype=float)
+    folds = max(2, min(5, len(y) // 10))
+    model = GradientBoostingRegressor(n_estimators=n_estimators, max_depth=3, learning_rate=0.05, random_state=seed)
+    pred = cross_val_predict(model, X, y, cv=KFold(n_splits=folds, shuffle=True, random_state=seed))
+    model.fit(X, y)
+
+    if local_row is None:
+        local = int(np.argmax(y))
+    else:
+        where = np.flatnonzero(positions == local_row)
+        if not 0 <= local_row < len(frame) or where.size == 0:
+            raise InputError(f"--row {local_row} is not a complete run: give a 0-based row between 0 and "
+                             f"{len(frame) - 1} whose target and features are all filled")
+        local = int(where[0])
+    shap_idx = np.arange(len(y))
+    if len(y) > SHAP_MAX_ROWS:
+        rng = np.random.default_rng(seed)
+        shap_idx = np.sort(np.union1d(rng.choice(len(y), SHAP_MAX_ROWS - 1, replace=False), [local]))
+        notes.append(f"SHAP values computed on a random sample of {len(shap_idx)} of {len(y)} runs (seed {seed})")
+    sres = shap_values(model, X[shap_idx], features)
+    local_in_shap = int(np.flatnonzero(shap_idx == local)[0])
+    direction = sres.direction()
+    ranking = tuple((name, float(sres.global_importance[features.index(name)]), direction[name])
+                    for name in sres.ranking)
+    lres = lime_explain(model.predict, X, X[local], features, mode="regression",
+                        num_features=min(6, len(features)), num_samples=lime_samples, random_state=seed)
+    figures.append(plot_shap_global(sres, out / "shap_global.png", f"What drives {target}: mean |SHAP|{label}"))
+    figures.append(plot_shap_local(sres, local_in_shap, out / "shap_local.png",
+                                   f"Run {int(positions[local])}: SHAP (base {sres.base_value:.4g} {target}){label}"))
+    figures.append(plot_lime(lres, out / "lime_local.png", f"Run {int(positions[local])}: LIME{label}"))
+    return ImpactReport(
+        target=target, features=tuple(features), rows=len(y), dropped_rows=dropped, synthetic=synthetic,
+        source=source, correlation_names=tuple(cols), pearson=_matrix(pearson), spearman=_matrix(spearman),
+        model=f"GradientBoostingRegressor(n_estimators={n_estimators}, max_depth=3)", folds=folds,
+        cv_r2=float(r2_score(y, pred)), cv_mae=float(mean_absolute_error(y, pred)), target_mean=float(y.mean()),
+        shap_ranking=ranking, shap_base=sres.base_value, local_row=int(positions[local]), local_target=float(y[local]),
+        local_prediction=float(model.predict(X[local:local + 1])[0]), shap_local=tuple(sres.local(local_in_shap)),
+        lime_local=tuple((w.feature, w.rule, w.weight) for w in lres.weights), lime_prediction=lres.local_prediction,
+        lime_score=lres.score, figures=tuple(str(f) for f in figures), join=join, notes=tuple(notes))
+
+
+def _numeric(col: pd.Series, name: str) -> pd.Series:
+    import pandas as pd
+
+    if col.dtype == bool:
+        return col.astype(float)
+    values = pd.to_numeric(col, errors="coerce")
+    bad = values.isna() & col.notna() & (col.astype(str).str.strip() != "")
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataFormatError(f"{col.iloc[i]!r} is not a number: the column must be numeric (or left empty)",
+                              row=i + 2, column=name)
+    return values.astype(float)
+
+
+def _matrix(m: np.ndarray) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(float(v) for v in row) for row in m)
+
+
+# ---------------------------------------------------------------------------------------------- report
+def impact_markdown(report: ImpactReport, energy: EnergyUse | None = None) -> str:
+    """The Markdown report: data, correlations, model quality, SHAP, LIME, caveats and this run's energy."""
+    t = report.target
+    lines = [f"# What drives `{t}` in CI runs" + (" — SYNTHETIC" if report.synthetic else ""), ""]
+    if report.synthetic:
+        lines += [f"> **{SYNTHETIC_LABEL}.** Energy is driven by CPU seconds by construction; the renewable "
+                  "share has no effect on kWh. Use it to learn the report, not to draw conclusions.", ""]
+    lines += [f"Data: {report.rows} runs" + (f" from `{report.source}`" if report.source else "")
+              + (f", {report.dropped_rows} left out for missing values" if report.dropped_rows else "")
+              + f". Target `{t}` (mean {report.target_mean:.4g}); features: "
+              + ", ".join(f"`{f}`" for f in report.features) + ".", ""]
+    if report.join is not None:
+        j = report.join
+        lines += [f"Grid features joined from real intensity files by start time and region: {j.matched} runs "
+                  f"matched, {j.unmatched} without data"
+                  + (f" (no files for {', '.join(j.regions_without_files)})" if j.regions_without_files else "")
+                  + (". Files: " + ", ".join(f"`{Path(f).name}`" for f in j.files) if j.files else "") + ".", ""]
+    names = report.correlation_names
+    lines += ["## 1. Correlation with the target", "", "| feature | Pearson r | Spearman ρ |", "|---|---:|---:|"]
+    pairs = [(names[i], report.pearson[0][i], report.spearman[0][i]) for i in range(1, len(names))]
+    for name, r, rho in sorted(pairs, key=lambda p: -abs(p[1]) if math.isfinite(p[1]) else 0):
+        lines.append(f"| `{name}` | {_fmt(r)} | {_fmt(rho)} |")
+    lines += ["", "![correlation matrix](correlation.png)", "",
+              "## 2. Model", "",
+              f"{report.model}, {report.folds}-fold cross-validation: R² = {report.cv_r2:.3f}, "
+              f"MAE = {report.cv_mae:.4g} {t} (out-of-fold predictions)."
+              + (" R² below 0.3: the explanations below describe a weak model; treat them as hints."
+                 if report.cv_r2 < 0.3 else ""), "",
+              "## 3. SHAP, global", "", "| rank | feature | mean \\|SHAP\\| | direction |", "|---:|---|---:|---|"]
+    for k, (name, imp, d) in enumerate(report.shap_ranking, start=1):
+        arrow = "more → higher" if d > 0.3 else "more → lower" if d < -0.3 else "mixed"
+        lines.append(f"| {k} | `{name}` | {imp:.4g} | {arrow} ({d:+.2f}) |")
+    lines += ["", "![SHAP global](shap_global.png)", "",
+              f"## 4. One run explained (row {report.local_row})", "",
+              f"Actual {t} = {report.local_target:.4g}, model = {report.local_prediction:.4g}, "
+              f"base value (mean prediction) = {report.shap_base:.4g}.", "",
+              "SHAP (exact contributions of the model's output, they add up to the prediction):", "",
+              "| feature | value | SHAP |", "|---|---:|---:|"]
+    for name, value, s in report.shap_local[:8]:
+        lines.append(f"| `{name}` | {value:.4g} | {s:+.4g} |")
+    lines += ["", "![SHAP local](shap_local.png)", "",
+              f"LIME (a local linear surrogate around this run, fit R² {report.lime_score:.2f}):", "",
+              "| rule | weight |", "|---|---:|"]
+    for _name, rule, w in report.lime_local:
+        lines.append(f"| `{rule}` | {w:+.4g} |")
+    lines += ["", "![LIME local](lime_local.png)", "", "## Caveats", "",
+              "- Correlation is not causation, and SHAP and LIME explain the model, not the world.",
+              "- Features that move together (CPU seconds and tests, say) share credit between them.",
+              "- The renewable share and intensity change emissions (kWh x gCO2eq/kWh), not kWh; a large "
+              "SHAP value for them on energy points at a confounder such as time of day."]
+    lines += [f"- {n}" for n in report.notes]
+    if energy is not None:
+        lines += ["", "## Energy of this analysis", "", f"{energy.describe()}."]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:+.3f}" if math.isfinite(x) else "—"
+
+
+def write_report(report: ImpactReport, out_dir: str | os.PathLike[str], energy: EnergyUse | None = None) -> list[Path]:
+    """Write ``report.md`` and ``impact.json`` beside the figures; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    md = out / "report.md"
+    md.write_text(impact_markdown(report, energy), encoding="utf-8")
+    doc = report.as_dict()
+    if energy is not None:
+        doc["energy_of_this_run"] = energy.as_dict()
+    js = out / "impact.json"
+    js.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return [md, js]
