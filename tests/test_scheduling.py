@@ -71,6 +71,26 @@ def test_forecast_surface_reads_the_issue_row_and_holds_past_horizon() -> None:
     assert s.integral(np.array(2), np.array(0), np.array(4.0), np.array(7.0)) == pytest.approx(90.0)
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_all_regions_equals_integral_region_by_region(data: st.DataObject) -> None:
+    """The kernel's fast path (every region as one row) gives integral's numbers bit for bit."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 10_000)))
+    n_regions, n_slots, horizon = int(rng.integers(1, 4)), int(rng.integers(4, 30)), int(rng.integers(1, 6))
+    values = rng.uniform(0, 500, (n_regions, n_slots))
+    values[rng.random(values.shape) < 0.1] = np.nan
+    cube = rng.uniform(0, 500, (n_regions, n_slots, horizon))
+    cube[rng.random(cube.shape) < 0.1] = np.nan
+    t0 = rng.uniform(-1, n_slots, (5, 3))
+    t1 = t0 + rng.uniform(0.01, 8, (5, 3))
+    issue = np.floor(np.clip(t0[:, :1], 0, n_slots - 1)).astype(np.int64)
+    regions = np.arange(n_regions)
+    for surface, iss in ((ActualSurface(_grid(values)), None), (ForecastSurface(cube, 3600), issue)):
+        fast = surface.all_regions(iss, t0, t1)
+        slow = surface.integral(None if iss is None else iss[..., None], regions, t0[..., None], t1[..., None])
+        np.testing.assert_array_equal(fast, slow)
+
+
 def test_candidate_starts_are_arrival_then_boundaries() -> None:
     c = candidate_starts(np.array([2.5, 3.0]), np.array([2.0, 1.0]))
     np.testing.assert_allclose(c[0], [2.5, 3.0, 4.0])

@@ -177,3 +177,19 @@ def test_trace_cli_summary_and_fetch_without_token(tmp_path: Path, monkeypatch: 
     monkeypatch.delenv("GREENCI_GITHUB_TOKEN", raising=False)
     r = CliRunner().invoke(app, ["trace", "fetch", "psf/requests", "-o", str(tmp_path / "out")])
     assert r.exit_code == 2 and "GITHUB_TOKEN" in r.output
+
+
+def test_cli_sweep_serial_covers_every_combination(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GREENCI_SHARED", str(tmp_path / "absent"))
+    r = CliRunner().invoke(app, ["simulate", "--study", "--sweep", "--days", "0.5", "--seeds", "1,2", "--buffers",
+                                 "1,3", "--strategies", "round-robin,lts,oracle", "--region-set", "a=DE-LU,GB",
+                                 "--region-set", "b=GB,SG,CA-ON", "--forecast", "persistence", "--scheduler",
+                                 "serial", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)["rows"]
+    combos = {(x["region_set"], x["seed"], x["strategy"], x["buffer_h"]) for x in rows}
+    assert len(combos) == len(rows) == 2 * 2 * (1 + 2 + 2)
+    for x in rows:
+        if x["strategy"] == "round-robin":
+            assert x["reduction_vs_round_robin"] == 0.0
+        assert x["deadline_misses"] == 0

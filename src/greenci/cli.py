@@ -349,6 +349,13 @@ def simulate(
     implausible: str = typer.Option("cap", help="Implausible runtimes: 'cap' at the runner limit or 'exclude'."),
     output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
     out: Path | None = typer.Option(None, "-o", "--out", help="Folder for JSON, CSV/Parquet and PNG outputs."),
+    sweep: bool = typer.Option(False, "--sweep", help="Sweep strategies x buffers x region sets x seeds on Dask."),
+    buffers: str = typer.Option("1,3,6", help="--sweep: buffers in hours."),
+    seeds: str = typer.Option("2022", help="--sweep: seeds of the generated study runs."),
+    region_set: list[str] | None = typer.Option(None, "--region-set",
+                                                help="--sweep: NAME=R1,R2,... (repeatable; default: --regions)."),
+    scheduler: str | None = typer.Option(None, help="--sweep: Dask scheduler address, or 'serial' (default: local "
+                                                    "cluster)."),
 ) -> None:
     """Replay CI runs through scheduling strategies: decided on forecasts, accounted on actual intensity."""
     from greenci.scheduling.strategies import make_strategy
@@ -357,11 +364,15 @@ def simulate(
     from greenci.study import STUDY_REDUCTIONS, STUDY_REGIONS
 
     names = [n.strip() for n in strategies.split(",") if n.strip()]
-    strats = [make_strategy(n, default_buffer_h=buffer_h, capacity=capacity, wait_price_g_per_kwh_h=wait_price)
-              for n in names]
     region_list = [r.strip() for r in regions.split(",")] if regions else list(STUDY_REGIONS)
     if not study and not trace:
         raise InputError("give --study (generated runs as in the study) or --trace FILE... (real CI histories)")
+    if sweep:
+        _run_sweep(study, trace or [], intensity or [], region_list, region_set or [], start, days, names, buffers,
+                   seeds, forecast, scheduler, align_to, implausible, output_format)
+        return
+    strats = [make_strategy(n, default_buffer_h=buffer_h, capacity=capacity, wait_price_g_per_kwh_h=wait_price)
+              for n in names]
     jobs, grid = _simulation_inputs(study, trace or [], intensity or [], region_list, start, days, seed,
                                     align_to, implausible)
     bar = _Progress("simulating strategies", len(strats))
@@ -388,6 +399,63 @@ def simulate(
     if len(result.by_repo) > 1:
         console.print(repo_table(result))
     console.print(load_table(result))
+
+
+def _run_sweep(study: bool, trace: list[Path], intensity: list[Path], regions: list[str], region_sets: list[str],
+               start: str | None, days: float, names: list[str], buffers: str, seeds: str, forecast: str,
+               scheduler: str | None, align_to: str | None, implausible: str, output_format: OutputFormat) -> None:
+    """``simulate --sweep``: every strategy x buffer x region set x seed, on Dask (or serially)."""
+    import re
+
+    from greenci.sweep import StudyTrace, sweep, sweep_local
+
+    sets: dict[str, list[str]] = {}
+    for spec in region_sets:
+        name, eq, members = spec.partition("=")
+        if not eq or not name.strip() or not members.strip():
+            raise InputError(f"--region-set {spec!r} must be NAME=R1,R2,... e.g. europe=DE-LU,GB")
+        sets[name.strip()] = [m.strip() for m in members.split(",") if m.strip()]
+    if not sets:
+        sets = {"regions": regions}
+    every = sorted({r for members in sets.values() for r in members})
+    jobs, grid = _simulation_inputs(study, trace, intensity, every, start, days, int(_int_list(seeds, "--seeds")[0]),
+                                    align_to, implausible)
+    bases = sorted({re.sub(r"-[0-9.]+$", "", n) for n in names})
+    buffer_list = [float(b) for b in buffers.split(",") if b.strip()]
+    seed_list = _int_list(seeds, "--seeds")
+    trace_factory = None
+    if study:
+        from greenci.study import study_runs
+        from greenci.tracegen import STUDY_START
+
+        trace_factory = StudyTrace(runs=study_runs(days), days=days, start=start or STUDY_START)
+    kwargs = dict(strategies=bases, buffers_h=buffer_list, region_sets=sets, seeds=seed_list, forecast=forecast,
+                  trace_factory=trace_factory)
+    bar = _Progress("sweeping", 1)
+    try:
+        progress = lambda d, t: bar.update(d, t)  # noqa: E731
+        if scheduler == "serial":
+            rows = sweep_local(None if study else jobs, grid, progress=progress, **kwargs)
+        else:
+            rows = sweep(None if study else jobs, grid, scheduler=scheduler, progress=progress, **kwargs)
+    finally:
+        bar.close()
+    if output_format is OutputFormat.json:
+        from dataclasses import asdict
+
+        _emit_json({"rows": [asdict(r) for r in rows], "synthetic_jobs": bool(study),
+                    "synthetic_intensity": grid.synthetic})
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Sweep: {len(rows)} rows" + (" — SYNTHETIC runs" if study else ""))
+    for col in ("region set", "seed", "strategy", "buffer h", "kgCO2eq", "vs round-robin", "misses", "wait P95"):
+        table.add_column(col, justify="left" if col in ("region set", "strategy") else "right")
+    for r in rows:
+        table.add_row(r.region_set, str(r.seed), r.strategy, f"{r.buffer_h:g}", f"{r.emissions_g / 1000:,.2f}",
+                      f"{-100 * r.reduction_vs_round_robin:+.2f} %" if r.reduction_vs_round_robin else "0.00 %",
+                      str(r.deadline_misses), f"{r.wait_p95_s / 3600:.2f} h")
+    _console().print(table)
 
 
 def _simulation_inputs(study: bool, trace: list[Path], intensity: list[Path], regions: list[str],
