@@ -12,6 +12,7 @@ from greenci.accounting import (
     profile_emissions_g,
     pue,
 )
+from greenci.energy import MeasureResult, measure, run_measured
 from greenci.errors import (
     AuthenticationError,
     ConfigError,
@@ -37,6 +38,7 @@ __all__ = [
     "InputError",
     "IntensityGrid",
     "IntensitySeries",
+    "MeasureResult",
     "SignalMismatchError",
     "SourceError",
     "__version__",
@@ -44,6 +46,8 @@ __all__ = [
     "energy_kwh",
     "facility_energy_kwh",
     "footprint",
+    "measure",
     "profile_emissions_g",
     "pue",
+    "run_measured",
 ]

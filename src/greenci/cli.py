@@ -32,8 +32,10 @@ app.add_typer(forecast_app, name="forecast")
 
 def _register_extensions() -> None:
     """Command groups that live with their domain (they import their heavy libraries only when run)."""
+    from greenci.energy.cli import register as register_energy
     from greenci.insights.cli import register as register_insights
 
+    register_energy(app)
     register_insights(app)
 
 

@@ -69,7 +69,7 @@ class SelfEnergy:
                 self._cm = measure()
                 self._handle = self._cm.__enter__()
             except Exception as exc:  # noqa: BLE001 - a failing meter must not fail the analysis
-                self._cm, self._note = None, f"greenci.energy.measure failed: {exc}"
+                self._cm, self._note = None, f"greenci.energy.meter failed: {exc}"
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -80,7 +80,7 @@ class SelfEnergy:
                 self._cm.__exit__(exc_type, exc, tb)
                 measured = _reading(self._handle) or _reading(self._cm)
             except Exception as err:  # noqa: BLE001
-                self._note = f"greenci.energy.measure failed: {err}"
+                self._note = f"greenci.energy.meter failed: {err}"
         wall = time.monotonic() - self._t0
         cpu = max(0.0, _cpu_s() - self._cpu0)
         if measured is not None:
