@@ -100,3 +100,27 @@ def test_job_validation_names_the_job() -> None:
         Job(id="j2", repo="r", workflow="w", submitted_at=datetime(2022, 10, 12))
     with pytest.raises(InputError, match="duration"):
         JobTable.build(submitted_s=[0], duration_s=[0.0])
+
+
+def test_run_history_estimate_equals_the_vectorised_replay() -> None:
+    from greenci.jobs import RunHistory
+
+    rng = np.random.default_rng(5)
+    n = 120
+    sub = 1_665_532_800 + np.arange(n) * 900
+    jobs = JobTable.build(submitted_s=sub, duration_s=rng.lognormal(6, 0.5, n),
+                          repo=rng.choice(["a", "b"], n), workflow=["ci"] * n,
+                          user_estimate_s=np.where(rng.random(n) < 0.5, 900.0, np.nan))
+    replay = estimate_durations(jobs).estimate_s
+    histories = RunHistory.from_table(jobs)
+    for i in (0, 1, 7, 60, 119):
+        key = (str(jobs.repo[i]), "ci", "")
+        past = histories[key].before(int(jobs.submitted_s[i]))
+        user = None if np.isnan(jobs.user_estimate_s[i]) else float(jobs.user_estimate_s[i])
+        got = past.estimate(user)
+        if np.isnan(replay[i]):
+            assert np.isnan(got)
+        else:
+            assert got == pytest.approx(replay[i])
+    grown = histories[("a", "ci", "")].add(int(sub[-1]) + 60, 1234.0)
+    assert len(grown) == len(histories[("a", "ci", "")]) + 1

@@ -348,7 +348,11 @@ def simulate(
     forecast: str = typer.Option("ridge", help="Forecast deciders see: ridge, persistence, seasonal-naive, perfect."),
     seed: int = typer.Option(2022, help="Seed of the generated study runs."),
     align_to: str | None = typer.Option(None, help="Shift the trace by whole weeks to start near this date."),
-    implausible: str = typer.Option("cap", help="Implausible runtimes: 'cap' at the runner limit or 'exclude'."),
+    implausible: str = typer.Option(
+        "auto", help="Implausible runtimes: 'cap' at the workflow's plausible limit, 'exclude', 'keep', or 'auto' "
+                     "(cap for CI traces, keep for batch traces such as GAIA's)."),
+    nightly_tz: str | None = typer.Option(
+        None, help="greenci: infer nightly deadlines (next 08:00) in this IANA time zone, e.g. Europe/Berlin."),
     output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
     out: Path | None = typer.Option(None, "-o", "--out", help="Folder for JSON, CSV/Parquet and PNG outputs."),
     sweep: bool = typer.Option(False, "--sweep", help="Sweep strategies x buffers x region sets x seeds on Dask."),
@@ -373,8 +377,8 @@ def simulate(
         _run_sweep(study, trace or [], intensity or [], region_list, region_set or [], start, days, names, buffers,
                    seeds, forecast, scheduler, align_to, implausible, output_format)
         return
-    strats = [make_strategy(n, default_buffer_h=buffer_h, capacity=capacity, wait_price_g_per_kwh_h=wait_price)
-              for n in names]
+    strats = [make_strategy(n, default_buffer_h=buffer_h, capacity=capacity, wait_price_g_per_kwh_h=wait_price,
+                            nightly_time_zone=nightly_tz) for n in names]
     jobs, grid = _simulation_inputs(study, trace or [], intensity or [], region_list, start, days, seed,
                                     align_to, implausible)
     bar = _Progress("simulating strategies", len(strats))
@@ -615,7 +619,14 @@ def _trace_inputs(trace: list[Path], intensity: list[Path], regions: list[str], 
         first = read.problems[0]
         jobs = replace(jobs, notes=(*jobs.notes, f"{len(read.problems):,} trace rows could not be used (first: "
                                                  f"{first.path} row {first.row}: {first.reason})"))
-    jobs, _ = clean_implausible(jobs, policy=implausible)
+    if implausible not in ("auto", "cap", "exclude", "keep"):
+        raise InputError(f"--implausible {implausible!r} must be auto, cap, exclude or keep")
+    batch = bool(np.all(jobs.event.astype(str) == "batch"))
+    if implausible == "keep" or (implausible == "auto" and batch):
+        why = "batch trace: no CI job limit applies" if batch else "--implausible keep"
+        jobs = replace(jobs, notes=(*jobs.notes, f"runtimes kept as read ({why})"))
+    else:
+        jobs, _ = clean_implausible(jobs, policy="cap" if implausible == "auto" else implausible)
     if not intensity:
         from greenci.shared_data import find_shared_data
 

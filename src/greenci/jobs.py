@@ -199,6 +199,70 @@ class JobTable:
                         notes=self.notes)
 
 
+@dataclass(frozen=True, eq=False)
+class RunHistory:
+    """Earlier runs of one (repo, workflow, job), oldest first: what the scheduler knows of a job's past.
+
+    ``estimate`` applies the module's formula to these runs only, so a service can answer one job at a
+    time with exactly what :func:`estimate_durations` gives inside a replay.
+    """
+
+    key: tuple[str, str, str]
+    submitted_s: np.ndarray
+    durations_s: np.ndarray
+
+    def __post_init__(self) -> None:
+        sub = np.asarray(self.submitted_s, dtype=np.int64)
+        dur = np.asarray(self.durations_s, dtype=np.float64)
+        if sub.shape != dur.shape:
+            raise InputError(f"history {self.key}: {sub.size} submissions but {dur.size} durations")
+        if dur.size and not (dur > 0).all():
+            raise InputError(f"history {self.key}: durations must be > 0 s")
+        order = np.argsort(sub, kind="stable")
+        object.__setattr__(self, "submitted_s", sub[order])
+        object.__setattr__(self, "durations_s", dur[order])
+
+    def __len__(self) -> int:
+        return int(self.durations_s.size)
+
+    def before(self, t_s: int) -> RunHistory:
+        """Only the runs submitted strictly before ``t_s`` (what was known then)."""
+        k = int(np.searchsorted(self.submitted_s, t_s, side="left"))
+        return RunHistory(self.key, self.submitted_s[:k], self.durations_s[:k])
+
+    def add(self, submitted_s: int, duration_s: float) -> RunHistory:
+        """A new history with one more finished run (the feedback loop)."""
+        return RunHistory(self.key, np.r_[self.submitted_s, submitted_s], np.r_[self.durations_s, duration_s])
+
+    def estimate(self, user_estimate_s: float | None = None, model: DurationModel | None = None) -> float:
+        """Duration estimate for the next run (NaN when there is neither history nor a user estimate)."""
+        m = model or DurationModel()
+        n = len(self)
+        recent = np.sort(self.durations_s[-m.window:])
+        q = recent[int(np.ceil(m.quantile * (recent.size - 1)))] if n else np.nan
+        u = np.nan if user_estimate_s is None else float(user_estimate_s)
+        w = m.user_weight_k / (m.user_weight_k + n) if m.user_weight_k > 0 else 0.0
+        if n and np.isfinite(u):
+            base = w * u + (1 - w) * q
+        else:
+            base = q if n else u
+        return float(base * (1 + m.buffer0 / np.sqrt(1.0 + n)))
+
+    @staticmethod
+    def from_table(jobs: JobTable) -> dict[tuple[str, str, str], RunHistory]:
+        """One history per (repo, workflow, job) key of a table."""
+        out: dict[tuple[str, str, str], RunHistory] = {}
+        codes = jobs.keys()
+        order = np.argsort(codes, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1], True])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            idx = order[a:b]
+            i = int(idx[0])
+            key = (str(jobs.repo[i]), str(jobs.workflow[i]), str(jobs.job_name[i]))
+            out[key] = RunHistory(key, jobs.submitted_s[idx], jobs.duration_s[idx])
+        return out
+
+
 @dataclass(frozen=True)
 class DurationEstimates:
     """Per-job estimate and what it was made from."""

@@ -72,7 +72,7 @@ def simulation_table(result: SimulationResult, reference: dict[str, float] | Non
     from rich.table import Table
 
     synthetic = result.synthetic_intensity or result.synthetic_jobs
-    table = Table(title=f"{result.jobs:,} CI runs x {len(result.regions)} regions"
+    table = Table(title=f"{result.jobs:,} runs x {len(result.regions)} regions"
                   + (" — SYNTHETIC input" if synthetic else ""),
                   caption="\n".join(provenance(result)))
     cols = ["strategy", "emissions kgCO2eq", "vs round-robin"]
