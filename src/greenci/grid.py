@@ -213,9 +213,7 @@ class IntensityGrid:
             raise InputError(f"regions {self.regions} repeat a name: each region appears once")
         if int(self.step_s) <= 0:
             raise InputError(f"step_s {self.step_s} must be a positive number of seconds")
-        if np.isinf(values).any():
-            raise InputError("grid values include an infinite intensity: use finite numbers, NaN for gaps")
-        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "values", values)  # infinities are refused by _prefix_sums (free there)
         object.__setattr__(self, "start", np.datetime64(self.start, "s"))
         object.__setattr__(self, "step_s", int(self.step_s))
         check_signal(self.signal)
@@ -386,6 +384,10 @@ class IntensityGrid:
             np.add.accumulate(self.values, axis=1, out=sums[:, 1:])  # cumsum without its wrapper
             gaps = None
             if not all(map(math.isfinite, sums[:, -1].tolist())):  # a NaN (or inf) makes a row's total so
+                if np.isinf(self.values).any():
+                    r = int(np.flatnonzero(np.isinf(self.values).any(axis=1))[0])
+                    raise InputError(f"region {self.regions[r]} has an infinite intensity: use finite numbers, "
+                                     "NaN for gaps")
                 nan = np.isnan(self.values)
                 np.add.accumulate(np.where(nan, 0.0, self.values), axis=1, out=sums[:, 1:])
                 gaps = np.zeros((rows, n + 1), dtype=np.int64)
@@ -469,7 +471,7 @@ class IntensityGrid:
         emissions = float(sub[r, i]) * (self.step_s / 3600.0) * power_kw
         return BestWindow(
             region=self.regions[r],
-            start=self.start + np.timedelta64((a + i) * self.step_s, "s"),
+            start=np.datetime64(int(self.start.astype(np.int64)) + int(a + i) * self.step_s, "s"),
             duration_s=float(duration_s),
             mean_g_per_kwh=emissions / power_kw / (duration_s / 3600.0),
             emissions_g_per_kw=emissions / power_kw,
