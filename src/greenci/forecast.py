@@ -37,6 +37,7 @@ that corrupting the future changes neither.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, runtime_checkable
@@ -132,14 +133,14 @@ def _check_leads(leads: np.ndarray) -> np.ndarray:
     return leads
 
 
-class _GridForecast:
+class _GridForecast(ABC):
     """The structural no-peeking rule, shared by every model: slice, copy, then predict."""
 
     name: ClassVar[str]
 
-    def predict(self, history: np.ndarray, start: np.datetime64, step_s: int,
-                leads: np.ndarray) -> np.ndarray:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def predict(self, history: np.ndarray, start: np.datetime64, step_s: int, leads: np.ndarray) -> np.ndarray:
+        """Values for slots ``n + leads`` from the known ``history`` (regions x n) alone."""
 
     def forecast(self, grid: IntensityGrid, issued_at: object, horizon_s: int) -> IntensityGrid:
         """Forecast ``ceil(horizon_s / step)`` slots from the boundary at/after ``issued_at``.

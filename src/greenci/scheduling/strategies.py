@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,14 +84,15 @@ class Placement:
         return [el.REASONS[c] for c in self.reason]
 
 
-class Strategy:
-    """Base of all strategies: ``name`` and ``place``."""
+class Strategy(ABC):
+    """Base of all strategies: a ``name`` and ``place``; ``uses_forecast`` says whether decisions read forecasts."""
 
     name: str = "strategy"
     uses_forecast: bool = True
 
-    def place(self, jobs: JobTable, ctx: Context) -> Placement:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def place(self, jobs: JobTable, ctx: Context) -> Placement:
+        """Region, start and reason for every job, in arrival order."""
 
 
 def _round_robin_regions(n: int, n_regions: int, allowed: np.ndarray | None) -> np.ndarray:
