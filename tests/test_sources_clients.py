@@ -744,3 +744,27 @@ def test_no_secret_in_logs_reprs_or_errors(server: Server, caplog: pytest.LogCap
     for secret in secrets:
         assert all(secret not in t for t in texts), secret
     assert errors[0].endswith("echo ***") and errors[1].endswith(f"echo Bearer *** {WT_USER}:***")
+
+
+# ====================================================================== the CLI over a client
+def test_footprint_cli_reads_history_from_the_electricitymaps_api(server: Server,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from greenci.cli import app
+
+    monkeypatch.setenv("GREENCI_ELECTRICITYMAPS_TOKEN", EM_TOKEN)
+    monkeypatch.setenv("GREENCI_ELECTRICITYMAPS_URL", server.url)
+    monkeypatch.delenv("GREENCI_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(Path(__file__).parent / "no-such-dir"))
+    r = CliRunner().invoke(app, ["footprint", "--energy-kwh", "1", "--region", "DE", "--source", "electricitymaps",
+                                 "--at", "2024-03-01T10:00Z", "--duration", "2h", "--best-within-h", "0",
+                                 "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    # past-range serves 200 + (epoch hour % 50) per hour: 10:00 and 11:00 UTC on 2024-03-01
+    hours = int(datetime(2024, 3, 1, 10, tzinfo=UTC).timestamp()) // 3600
+    expected = ((200 + hours % 50) + (200 + (hours + 1) % 50)) / 2
+    assert doc["emissions_g"] == pytest.approx(expected)
+    assert doc["synthetic"] is False and doc["sources"][0].startswith("electricitymaps-api:DE")
+    assert EM_TOKEN not in r.output
