@@ -17,13 +17,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
+from loopback import loopback_server
 
 from greenci.config import Secret, Settings, default_config_path, load_settings
 from greenci.errors import AuthenticationError, ConfigError, DataFormatError, InputError, SourceError
@@ -258,25 +259,10 @@ class Server:
 @pytest.fixture
 def server() -> Iterator[Server]:
     apis = FakeApis()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(apis))
-    httpd.daemon_threads = True
-    httpd.block_on_close = False
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    host, port = httpd.server_address[:2]
-    try:
-        yield Server(apis, f"http://{host}:{port}")
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with loopback_server(_handler(apis)) as url:
+        yield Server(apis, url)
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Loopback only: a proxy from the environment must not intercept the fake server."""
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
 def _settings(server: Server, **changes: Any) -> Settings:

@@ -14,13 +14,14 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
+from loopback import loopback_server
 
 from greenci.errors import AuthenticationError, ConfigError, DataFormatError, InputError, SourceError
 from greenci.jobs import JobTable
@@ -501,27 +502,13 @@ def github() -> Iterator[FakeGitHub]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    host, port = httpd.server_address[:2]
-    fake.url = f"http://{host}:{port}"
     fake.runs = [_run(1000 - i, (datetime(2024, 5, 1, tzinfo=UTC) - timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                       60 + i) for i in range(250)]
-    try:
+    with loopback_server(Handler) as url:
+        fake.url = url
         yield fake
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Loopback only: a proxy from the environment must not intercept the fake server."""
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
 def test_fetch_runs_follows_link_headers_and_writes_what_the_reader_reads(
