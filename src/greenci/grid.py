@@ -379,8 +379,7 @@ class IntensityGrid:
         cached = self._prefix.get("sums")
         if cached is None:
             rows, n = self.values.shape
-            sums = np.empty((rows, n + 1))
-            sums[:, 0] = 0.0
+            sums = np.zeros((rows, n + 1))
             np.add.accumulate(self.values, axis=1, out=sums[:, 1:])  # cumsum without its wrapper
             gaps = None
             if not all(map(math.isfinite, sums[:, -1].tolist())):  # a NaN (or inf) makes a row's total so
