@@ -460,7 +460,7 @@ class IntensityGrid:
                 "no start between earliest and latest_start lets the job finish inside the grid: "
                 "widen the window or extend the intensity series"
             )
-        sub = cost[:, a:b]
+        sub = cost if a == 0 and b == cost.shape[1] else cost[:, a:b]
         if bad is not None:
             sub_bad = bad[:, a:b]
             if sub_bad.all():
