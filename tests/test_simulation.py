@@ -103,6 +103,11 @@ def test_cli_study_json_shape_on_synthetic_intensity(tmp_path: Path, monkeypatch
     assert doc["synthetic_intensity"] is True
     first = doc["strategies"][0]
     assert first["reduction_vs_round_robin"] == 0.0 and first["deadline_misses"] == 0
+    tl = doc["timeline"]
+    assert set(tl["running"]) == set(NAMES) and len(tl["time_utc"]) == len(tl["running"]["oracle"])
+    for name in NAMES:  # the last cumulative value is the strategy's total
+        total = next(s["emissions_g"] for s in doc["strategies"] if s["name"] == name)
+        assert tl["cumulative_g"][name][-1] == pytest.approx(total)
     assert "wait_p95_s" in first and "emissions_g" in first
 
 

@@ -69,7 +69,14 @@ def simulate(
     """Replay CI runs through scheduling strategies: decided on forecasts, accounted on actual intensity."""
     from greenci.scheduling.strategies import make_strategy
     from greenci.simulation import simulate as run_simulation
-    from greenci.simulation_report import load_table, repo_table, simulation_json, simulation_table, write_outputs
+    from greenci.simulation_report import (
+        load_table,
+        repo_table,
+        simulation_json,
+        simulation_table,
+        timeline_table,
+        write_outputs,
+    )
     from greenci.study import STUDY_REDUCTIONS, STUDY_REGIONS
 
     names = [n.strip() for n in strategies.split(",") if n.strip()]
@@ -108,6 +115,7 @@ def simulate(
     if len(result.by_repo) > 1:
         console.print(repo_table(result))
     console.print(load_table(result))
+    console.print(timeline_table(result))
 
 
 def _run_sweep(study: bool, trace: list[Path], intensity: list[Path], regions: list[str], region_sets: list[str],

@@ -192,7 +192,7 @@ def _totals(strategy: Strategy, p: Placement, grams: np.ndarray, jobs: JobTable,
 
 def _timeline(jobs: JobTable, ctx: Context, placements: dict[str, Placement],
               grams_by: dict[str, np.ndarray]) -> Timeline:
-    """Jobs running at each slot start and emissions accumulated by start time, over the trace span."""
+    """Jobs running at each slot start, and the emissions of all jobs started before that slot's end."""
     step = ctx.grid.step_s
     t0 = int(jobs.submitted_s[0]) // step * step
     t_end = int(np.max([p.start_s.max() for p in placements.values()])) + step

@@ -52,11 +52,48 @@ def simulation_json(result: SimulationResult, reference: dict[str, float] | None
         "forecast": result.forecast, "synthetic_intensity": result.synthetic_intensity,
         "synthetic_jobs": result.synthetic_jobs, "notes": provenance(result),
         "duration_estimator": {k: _num(v) for k, v in result.estimator.items()},
+        "timeline": timeline_json(result),
         "repositories": [{"repo": repo, "jobs": result.jobs_by_repo[repo],
                           "emissions_g": {k: _num(v) for k, v in per.items()},
                           "reduction_vs_round_robin": _reductions(per)}
                          for repo, per in result.by_repo.items()],
     }
+
+
+def _timeline_index(n: int, points: int) -> np.ndarray:
+    """At most ``points`` evenly spaced slot indices, always including the last."""
+    if n <= points:
+        return np.arange(n)
+    return np.unique(np.r_[np.linspace(0, n - 1, points).round().astype(np.int64), n - 1])
+
+
+def timeline_json(result: SimulationResult, points: int = 400) -> dict[str, Any]:
+    """Running jobs and cumulative emissions per strategy (Figure 2), thinned to at most ``points`` instants."""
+    tl = result.timeline
+    idx = _timeline_index(tl.times.size, points)
+    return {
+        "time_utc": [str(t) + "Z" for t in tl.times[idx].astype("datetime64[s]")],
+        "running": {k: v[idx].tolist() for k, v in tl.running.items()},
+        "cumulative_g": {k: [float(x) for x in v[idx]] for k, v in tl.cumulative_g.items()},
+        "full_resolution": bool(idx.size == tl.times.size),
+    }
+
+
+def timeline_table(result: SimulationResult, points: int = 17) -> Any:
+    """Figure 2 as a table: running jobs and cumulative kgCO2eq per strategy at a few instants."""
+    from rich.table import Table
+
+    tl = result.timeline
+    idx = _timeline_index(tl.times.size, points)
+    table = Table(title="Timeline (Figure 2; figure2.png with -o): jobs running at the instant / kgCO2eq of all "
+                        "jobs started by the end of that slot")
+    table.add_column("time (UTC)")
+    for name in tl.running:
+        table.add_column(name, justify="right")
+    for i in idx:
+        table.add_row(str(tl.times[i])[:16], *[f"{tl.running[n][i]:,} / {tl.cumulative_g[n][i] / 1000:,.1f}"
+                                               for n in tl.running])
+    return table
 
 
 def _reductions(per: dict[str, float]) -> dict[str, float | None]:
