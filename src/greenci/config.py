@@ -210,25 +210,17 @@ def load_settings(env: Mapping[str, str] | None = None, path: str | Path | None 
     elif explicit:
         raise ConfigError(f"config file {cfg_path} does not exist: create it or unset GREENCI_CONFIG")
 
+    fields = [(env_name, f"sources.{table}", key, attr, kind) for env_name, table, key, attr, kind in _FIELDS]
+    fields += [(env_name, "http", key, key, kind) for env_name, key, kind in _HTTP_FIELDS]
     values: dict[str, Any] = {}
-    for env_name, table, key, attr, kind in _FIELDS:
+    for env_name, table, key, attr, kind in fields:
         raw = env.get(env_name)
         origin = env_name
-        if raw is None or raw == "":
-            raw = file_values.get(f"sources.{table}.{key}")
-            origin = f"`{key}` under [sources.{table}] in {used_path}"
-        if raw is None:
-            continue
-        values[attr] = _convert(raw, kind, origin)
-    for env_name, key, kind in _HTTP_FIELDS:
-        raw = env.get(env_name)
-        origin = env_name
-        if raw is None or raw == "":
-            raw = file_values.get(f"http.{key}")
-            origin = f"`{key}` under [http] in {used_path}"
-        if raw is None:
-            continue
-        values[key] = _convert(raw, kind, origin)
+        if raw is None or raw == "":  # an empty variable falls back to the file
+            raw = file_values.get(f"{table}.{key}")
+            origin = f"`{key}` under [{table}] in {used_path}"
+        if raw is not None:
+            values[attr] = _convert(raw, kind, origin)
     return Settings(config_path=used_path, **values)
 
 

@@ -122,15 +122,8 @@ def emissions_series(payload: Any, *, region: str, signal: Signal, source: str, 
     where = f"{source} emissions"
     items = require_list(payload, where)
     items = _for_location(items, region, "location", where)
-    stamps, values = [], []
-    for i, item in enumerate(items):
-        at = f"{where} item {i}"
-        stamps.append(require(item, "time", at))
-        values.append(number_or_nan(require(item, "rating", at), at + " field 'rating'"))
-        if isinstance(item, dict) and item.get("duration") is not None:
-            parse_duration_s(item["duration"], at + " field 'duration'")
-    times = parse_times(stamps, where + " field 'time'")
-    return series_from_points(region, times, np.asarray(values, dtype=np.float64), signal=signal, source=source,
+    times, values = _points(items, "time", "rating", where, f"{where} item")
+    return series_from_points(region, times, values, signal=signal, source=source,
                               span=span or "in the response", before=before)
 
 
@@ -145,16 +138,20 @@ def forecast_series(payload: Any, *, region: str, signal: Signal, source: str) -
         names = sorted({str(f.get("location")) for f in chosen if isinstance(f, dict)})
         raise SourceError(f"{where}: {len(chosen)} forecasts ({', '.join(names)}) and none is for {region!r}")
     points = require_list(require(chosen[0], "forecastData", where), where + " field 'forecastData'")
+    times, values = _points(points, "timestamp", "value", where, f"{where} forecastData item")
+    return series_from_points(region, times, values, signal=signal, source=source, span="in the current forecast")
+
+
+def _points(items: list, time_key: str, value_key: str, where: str, item_where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Times and values of SDK data points; a bad ``duration`` is refused even though only steps are used."""
     stamps, values = [], []
-    for i, item in enumerate(points):
-        at = f"{where} forecastData item {i}"
-        stamps.append(require(item, "timestamp", at))
-        values.append(number_or_nan(require(item, "value", at), at + " field 'value'"))
+    for i, item in enumerate(items):
+        at = f"{item_where} {i}"
+        stamps.append(require(item, time_key, at))
+        values.append(number_or_nan(require(item, value_key, at), f"{at} field '{value_key}'"))
         if isinstance(item, dict) and item.get("duration") is not None:
             parse_duration_s(item["duration"], at + " field 'duration'")
-    times = parse_times(stamps, where + " field 'timestamp'")
-    return series_from_points(region, times, np.asarray(values, dtype=np.float64), signal=signal, source=source,
-                              span="in the current forecast")
+    return parse_times(stamps, f"{where} field '{time_key}'"), np.asarray(values, dtype=np.float64)
 
 
 def _for_location(items: list, region: str, key: str, where: str) -> list:
