@@ -18,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from greenci.grid import IntensityGrid, IntensitySeries, iso
+from greenci.grid import IntensityGrid, IntensitySeries
+from greenci.timeutil import iso
 
 STEP_S = 300
 N_POINTS = 864  # 72 h of 5-minute values

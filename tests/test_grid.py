@@ -17,7 +17,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from greenci.errors import GapError, InputError, SignalMismatchError
-from greenci.grid import IntensityGrid, IntensitySeries, iso, to_datetime64
+from greenci.grid import IntensityGrid, IntensitySeries
+from greenci.timeutil import iso, to_datetime64
 
 T0 = np.datetime64("2024-03-01T00:00:00", "s")
 HOUR = np.timedelta64(3600, "s")

@@ -29,10 +29,10 @@ from loopback import loopback_server
 from greenci.config import Secret, Settings, default_config_path, load_settings
 from greenci.errors import AuthenticationError, ConfigError, DataFormatError, InputError, SourceError
 from greenci.grid import IntensitySeries
+from greenci.http import HttpSession
 from greenci.sources.carbon_aware_sdk import CarbonAwareSDKClient, parse_duration_s, read_carbon_aware_json
 from greenci.sources.clients import CLIENT_NAMES, IntensityClient, make_client
 from greenci.sources.electricitymaps_api import ElectricityMapsClient
-from greenci.sources.http import HttpSession
 from greenci.sources.ukgrid_api import UKGridClient
 from greenci.sources.watttime_api import LBS_PER_MWH_TO_G_PER_KWH, WattTimeClient
 

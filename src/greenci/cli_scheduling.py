@@ -179,8 +179,8 @@ def _simulation_inputs(study: bool, trace: list[Path], intensity: list[Path], re
                        start: str | None, days: float, seed: int, align_to: str | None,
                        implausible: str) -> tuple[Any, Any]:
     """Jobs and the intensity grid for ``greenci simulate``."""
-    from greenci.grid import to_datetime64
     from greenci.study import load_intensity_grid, study_runs
+    from greenci.timeutil import to_datetime64
 
     if not days > 0:
         raise InputError(f"--days {days} must be positive")
@@ -233,10 +233,10 @@ def schedule(
     from dataclasses import asdict
     from datetime import UTC, datetime
 
-    from greenci.grid import to_datetime64
     from greenci.jobs import Job
     from greenci.planner import plan_job
     from greenci.study import STUDY_REGIONS
+    from greenci.timeutil import to_datetime64
     from greenci.units import parse_duration_s
 
     submitted = datetime.fromtimestamp(int(to_datetime64(at).astype(np.int64)), UTC) if at else datetime.now(UTC)
@@ -318,7 +318,8 @@ def _trace_inputs(trace: list[Path], intensity: list[Path], regions: list[str], 
     """Real CI histories: read, clean implausible runtimes, align whole weeks into the intensity span."""
     from dataclasses import replace
 
-    from greenci.grid import IntensityGrid, to_datetime64
+    from greenci.grid import IntensityGrid
+    from greenci.timeutil import to_datetime64
     from greenci.traces import read_trace
     from greenci.traces.cleaning import align_into, align_to_weeks, clean_implausible
 

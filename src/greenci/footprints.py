@@ -14,7 +14,8 @@ import numpy as np
 
 from greenci.accounting import check_pue, facility_energy_kwh, footprint, profile_emissions_g
 from greenci.errors import InputError
-from greenci.grid import IntensityGrid, iso, to_datetime64
+from greenci.grid import IntensityGrid
+from greenci.timeutil import iso, to_datetime64
 from greenci.units import parse_duration_s
 
 API_SOURCES = ("electricitymaps", "watttime", "ukgrid", "carbon-aware-sdk")

@@ -45,7 +45,8 @@ from typing import ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from greenci.errors import InputError
-from greenci.grid import IntensityGrid, iso, to_datetime64
+from greenci.grid import IntensityGrid
+from greenci.timeutil import iso, to_datetime64
 
 HOUR_S = 3600
 DAY_S = 24 * HOUR_S

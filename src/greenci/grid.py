@@ -19,30 +19,11 @@ import numpy as np
 
 from greenci.accounting import Signal, check_signal, same_signal
 from greenci.errors import GapError, InputError
+from greenci.timeutil import iso, to_datetime64
 
 FillPolicy = Literal["hold", "linear"]
 SpanPolicy = Literal["common", "union"]
 _DT = "datetime64[s]"
-
-
-def to_datetime64(value: object) -> np.datetime64:
-    """A UTC ``datetime64[s]`` from a string, datetime, pandas Timestamp or datetime64."""
-    try:
-        import pandas as pd
-
-        ts = pd.Timestamp(value)  # type: ignore[arg-type]
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"time {value!r} is not a date-time: use ISO 8601, e.g. 2022-10-12T08:00Z") from exc
-    if ts is pd.NaT:
-        raise InputError(f"time {value!r} is not a date-time: use ISO 8601, e.g. 2022-10-12T08:00Z")
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return np.datetime64(ts.to_datetime64(), "s")
-
-
-def iso(t: np.datetime64) -> str:
-    """ISO 8601 text of a UTC datetime64, with a trailing Z."""
-    return str(np.datetime64(t, "s")) + "Z"
 
 
 @dataclass(frozen=True, eq=False)

@@ -394,10 +394,3 @@ def _offset_s(epoch_s: int, tz: ZoneInfo) -> int:
     dt = datetime.fromtimestamp(epoch_s, tz)
     delta = dt.utcoffset() or timedelta(0)
     return int(delta.total_seconds())
-
-
-def to_epoch_s(dt: datetime) -> int:
-    """Seconds since the Unix epoch of an aware datetime."""
-    if dt.tzinfo is None:
-        raise InputError(f"time {dt} has no time zone: give UTC times, e.g. 2022-10-12T08:00Z")
-    return int(dt.timestamp())

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from greenci.errors import InputError
-from greenci.grid import IntensityGrid, iso
-from greenci.jobs import Job, JobTable, to_epoch_s
+from greenci.grid import IntensityGrid
+from greenci.jobs import Job, JobTable
 from greenci.scheduling import eligibility as el
 from greenci.scheduling.kernel import ActualSurface
 from greenci.scheduling.strategies import Context, GreenciStrategy
+from greenci.timeutil import iso, to_epoch_s
 
 
 @dataclass(frozen=True)

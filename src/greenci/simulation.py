@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from greenci.errors import InputError
-from greenci.grid import IntensityGrid, iso
+from greenci.grid import IntensityGrid
 from greenci.jobs import DurationModel, JobTable, estimate_error
 from greenci.scheduling import eligibility as el
 from greenci.scheduling.kernel import ForecastSurface
 from greenci.scheduling.strategies import Context, Placement, Strategy, accounted_emissions_g
+from greenci.timeutil import iso
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from greenci.errors import InputError
-from greenci.grid import IntensityGrid, iso, to_datetime64
+from greenci.grid import IntensityGrid
+from greenci.timeutil import iso, to_datetime64
 
 STUDY_REGIONS: tuple[str, ...] = (
     "AU-NSW", "AU-VIC", "CA-ON", "DE-LU", "GB", "US-CAL-CISO", "US-MIDA-PJM", "US-NY-NYIS", "US-TEX-ERCO",

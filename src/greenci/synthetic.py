@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from greenci.errors import InputError
-from greenci.grid import IntensityGrid, iso, to_datetime64
+from greenci.grid import IntensityGrid
+from greenci.timeutil import iso, to_datetime64
 
 MODEL_NAME = "greenci-synthetic-v1"
 DEFAULT_START = "2022-10-12T00:00:00Z"

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from greenci.errors import InputError
-from greenci.grid import to_datetime64
 from greenci.jobs import JobTable
+from greenci.timeutil import to_datetime64
 
 STUDY_REPOS: tuple[str, ...] = (
     "alibaba/arthas", "apache/dubbo", "apache/flink", "apache/spark", "k3s-io/k3s", "kubernetes/minikube",

@@ -104,7 +104,7 @@ def _keys(block: dict, name: str, where: str) -> dict[str, Any]:
         try:
             out["deadline_after"] = parse_duration_s(raw, field="deadline")
         except InputError:
-            from greenci.grid import to_datetime64
+            from greenci.timeutil import to_datetime64
 
             try:
                 out["deadline_at"] = str(to_datetime64(raw)) + "Z"

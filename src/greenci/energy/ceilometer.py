@@ -18,7 +18,7 @@ import httpx
 from greenci.energy.gnocchi import _AUTH_HINT, KeystoneAuth, _TokenClient
 from greenci.energy.records import UsageRecord, utc_datetime
 from greenci.errors import InputError, SourceError
-from greenci.sources.http import USER_AGENT, HttpSession, require, require_list
+from greenci.http import USER_AGENT, HttpSession, require, require_list
 
 __all__ = ["SOURCE", "CeilometerClient", "parse_samples"]
 

@@ -33,7 +33,7 @@ import httpx
 from greenci.config import Secret, as_secret
 from greenci.energy.records import UsageRecord, utc_datetime
 from greenci.errors import AuthenticationError, InputError, SourceError
-from greenci.sources.http import USER_AGENT, HttpSession, HttpSourceClient, require, require_list
+from greenci.http import USER_AGENT, HttpSession, HttpSourceClient, require, require_list
 
 __all__ = ["KNOWN_UNITS", "SOURCE", "GnocchiClient", "KeystoneAuth", "parse_aggregates", "parse_measures"]
 

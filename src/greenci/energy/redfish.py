@@ -33,7 +33,7 @@ import httpx
 from greenci.config import Secret, as_secret
 from greenci.energy.records import EnergyRecord, utc_datetime
 from greenci.errors import DataFormatError, InputError, SourceError
-from greenci.sources.http import USER_AGENT, HttpSession, HttpSourceClient
+from greenci.http import USER_AGENT, HttpSession, HttpSourceClient
 
 __all__ = ["SOURCE", "RedfishClient", "parse_redfish", "read_redfish"]
 

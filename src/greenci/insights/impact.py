@@ -195,7 +195,8 @@ def join_grid(frame: pd.DataFrame, intensity_dir: str | os.PathLike[str], *, tim
 
 def _grid_sources(root: Path, wanted: set[str]) -> dict[str, list[tuple[str, pd.DataFrame, int]]]:
     """region (lower case) -> [(file, frame of time + grid columns, step s)], Electricity Maps first."""
-    from greenci.sources import detect_header_format, read_header
+    from greenci.csvutil import read_header
+    from greenci.sources import detect_header_format
 
     em: list[tuple[set[str], Path]] = []
     lwa: list[tuple[set[str], Path, str]] = []
@@ -233,7 +234,7 @@ def _first_zone_id(path: Path) -> str:
 
 
 def _find(columns: Sequence[str], *names: str) -> str | None:
-    from greenci.sources import normalize
+    from greenci.csvutil import normalize
 
     index = {normalize(c): c for c in columns}
     for n in names:
@@ -262,7 +263,7 @@ def _read_em(path: Path) -> pd.DataFrame:
 def _read_production(path: Path) -> pd.DataFrame:
     import pandas as pd
 
-    from greenci.sources import normalize
+    from greenci.csvutil import normalize
 
     frame = pd.read_csv(path, encoding="utf-8-sig")
     tcol = frame.columns[0]

@@ -28,8 +28,8 @@ import numpy as np
 from greenci.accounting import Signal, check_signal
 from greenci.config import Settings
 from greenci.errors import DataFormatError, InputError, SourceError
-from greenci.grid import IntensitySeries, iso
-from greenci.sources.http import (
+from greenci.grid import IntensitySeries
+from greenci.http import (
     USER_AGENT,
     HttpSession,
     HttpSourceClient,
@@ -37,10 +37,9 @@ from greenci.sources.http import (
     parse_times,
     require,
     require_list,
-    resolve_span,
-    series_from_points,
-    span_text,
 )
+from greenci.sources.points import series_from_points
+from greenci.timeutil import iso, resolve_span, span_text
 
 _TIMESPAN_RE = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?$")
 _ISO_DURATION_RE = re.compile(

@@ -7,6 +7,8 @@ importing this module stays light.
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from greenci.errors import InputError
@@ -17,7 +19,33 @@ if TYPE_CHECKING:
     from greenci.config import Settings
     from greenci.grid import IntensitySeries
 
-CLIENT_NAMES: tuple[str, ...] = ("electricitymaps", "watttime", "ukgrid", "carbon-aware-sdk")
+
+
+@dataclass(frozen=True)
+class ClientEntry:
+    """One intensity API: its name, the ``[sources.NAME]`` settings section it reads, and its class."""
+
+    name: str
+    section: str
+    cls: str  # "module:Class", imported only when the client is built
+    needs: str  # what a user must configure, for messages
+
+    def build(self, settings: Settings, transport: httpx.BaseTransport | None) -> IntensityClient:
+        module, name = self.cls.split(":")
+        return getattr(importlib.import_module(module), name).from_settings(settings, transport=transport)
+
+
+#: The registry of API clients; adding one is one module plus one line here.
+CLIENTS: tuple[ClientEntry, ...] = (
+    ClientEntry("electricitymaps", "electricitymaps", "greenci.sources.electricitymaps_api:ElectricityMapsClient",
+                "GREENCI_ELECTRICITYMAPS_TOKEN"),
+    ClientEntry("watttime", "watttime", "greenci.sources.watttime_api:WattTimeClient",
+                "GREENCI_WATTTIME_USERNAME and GREENCI_WATTTIME_PASSWORD"),
+    ClientEntry("ukgrid", "ukgrid", "greenci.sources.ukgrid_api:UKGridClient", "nothing (no key)"),
+    ClientEntry("carbon-aware-sdk", "carbon-aware-sdk", "greenci.sources.carbon_aware_sdk:CarbonAwareSDKClient",
+                "GREENCI_CARBON_AWARE_SDK_URL"),
+)
+CLIENT_NAMES: tuple[str, ...] = tuple(c.name for c in CLIENTS)
 
 
 @runtime_checkable
@@ -43,27 +71,14 @@ def make_client(name: str, settings: Settings | None = None,
     the variable and config key to set. ``transport`` replaces the network (tests, proxies).
     """
     key = name.strip().lower().replace("_", "-") if isinstance(name, str) else name
-    if key not in CLIENT_NAMES:
+    entry = next((c for c in CLIENTS if c.name == key), None)
+    if entry is None:
         raise InputError(f"intensity source {name!r} is unknown: use one of {', '.join(CLIENT_NAMES)}")
     if settings is None:
         from greenci.config import load_settings
 
         settings = load_settings()
-    if key == "electricitymaps":
-        from greenci.sources.electricitymaps_api import ElectricityMapsClient
-
-        return ElectricityMapsClient.from_settings(settings, transport=transport)
-    if key == "watttime":
-        from greenci.sources.watttime_api import WattTimeClient
-
-        return WattTimeClient.from_settings(settings, transport=transport)
-    if key == "ukgrid":
-        from greenci.sources.ukgrid_api import UKGridClient
-
-        return UKGridClient.from_settings(settings, transport=transport)
-    from greenci.sources.carbon_aware_sdk import CarbonAwareSDKClient
-
-    return CarbonAwareSDKClient.from_settings(settings, transport=transport)
+    return entry.build(settings, transport)
 
 
-__all__ = ["CLIENT_NAMES", "IntensityClient", "make_client"]
+__all__ = ["CLIENTS", "CLIENT_NAMES", "ClientEntry", "IntensityClient", "make_client"]

@@ -21,20 +21,18 @@ import numpy as np
 
 from greenci.config import DEFAULT_ELECTRICITYMAPS_URL, Secret, Settings, as_secret
 from greenci.errors import InputError
-from greenci.grid import IntensitySeries, iso
-from greenci.sources.http import (
+from greenci.grid import IntensitySeries
+from greenci.http import (
     USER_AGENT,
     HttpSession,
     HttpSourceClient,
-    chunks,
     number_or_nan,
     parse_times,
     require,
     require_list,
-    resolve_span,
-    series_from_points,
-    span_text,
 )
+from greenci.sources.points import series_from_points
+from greenci.timeutil import chunks, iso, resolve_span, span_text
 
 PAST_RANGE_MAX_S = 10 * 86400
 _EMISSION_FACTOR_TYPES = ("lifecycle", "direct")

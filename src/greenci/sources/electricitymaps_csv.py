@@ -17,18 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from greenci.csvutil import column_index, normalize, read_header
 from greenci.errors import DataFormatError
 from greenci.grid import IntensitySeries
-from greenci.sources import (
-    column_index,
-    load_table,
-    make_series,
-    missing_columns,
-    normalize,
-    parse_flags,
-    read_header,
-    split_by_region,
-)
+from greenci.sources.formats import FileFormat
+from greenci.sources.tables import load_table, make_series, missing_columns, parse_flags, split_by_region
 
 FORMAT = "electricitymaps_csv"
 TIME = "Datetime (UTC)"
@@ -89,3 +82,13 @@ def read_electricitymaps_csv(path: str | os.PathLike[str], *, region: str | None
                     time_column=time, estimated=None if estimated is None else estimated[pos])
         for zone_name, pos in groups
     ]
+
+
+def _sniff(stem: str, header: object, names: list[str]) -> bool:
+    have = set(names)
+    return bool(have & {"datetime (utc)", "zone id", "data estimated"}
+                or any(n.startswith("carbon intensity gco2eq/kwh") for n in names))
+
+
+FILE_FORMAT = FileFormat(FORMAT, "average", _sniff, read_electricitymaps_csv,
+                         "Datetime (UTC), Carbon Intensity gCO₂eq/kWh (direct)")

@@ -15,18 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from greenci.csvutil import column_index, normalize, read_header
 from greenci.errors import DataFormatError
 from greenci.grid import IntensitySeries
-from greenci.sources import (
-    column_index,
-    load_table,
-    make_series,
-    missing_columns,
-    normalize,
-    read_header,
-    region_column_error,
-    split_by_region,
-)
+from greenci.sources.formats import FileFormat
+from greenci.sources.tables import load_table, make_series, missing_columns, region_column_error, split_by_region
 
 FORMAT = "electricitymaps_history"
 TIME = "datetime"
@@ -71,3 +64,11 @@ def read_electricitymaps_history(path: str | os.PathLike[str], *, region: str | 
         groups = [(zone, np.arange(rows.size))]
     return [make_series(name, zone, times[pos], values[value][pos], rows[pos], signal="average",
                         time_column=time) for zone, pos in groups]
+
+
+def _sniff(stem: str, header: object, names: list[str]) -> bool:
+    return bool(set(names) & {"carbon_intensity_avg", "zone_name"})
+
+
+FILE_FORMAT = FileFormat(FORMAT, "average", _sniff, read_electricitymaps_history,
+                         "datetime, zone_name, carbon_intensity_avg")

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
+from greenci.csvutil import column_index, normalize, read_header
 from greenci.errors import DataFormatError
 from greenci.grid import IntensitySeries
-from greenci.sources import column_index, load_table, make_series, missing_columns, normalize, read_header
+from greenci.sources.formats import FileFormat
+from greenci.sources.tables import load_table, make_series, missing_columns
 
 FORMAT = "entsoe_csv"
 TIME = "Time"
@@ -54,3 +57,25 @@ def read_entsoe_csv(path: str | os.PathLike[str], *, region: str | None = None,
             "two-letter country code), or pass region=", path=name)
     times, values, _, rows = load_table(name, header, time_column=time, value_columns=[value])
     return [make_series(name, zone, times, values[value], rows, signal="average", time_column=time)]
+
+
+def _sniff(stem: str, header: Sequence[str], names: Sequence[str]) -> bool:
+    return "carbon intensity" in names or bool(header and header[0].strip() == "Time") or stem.endswith("_ci")
+
+
+_PRODUCTION_NAMES = frozenset({
+    "biomass", "fossil gas", "fossil hard coal", "fossil brown coal/lignite", "fossil oil", "nuclear",
+    "solar", "wind onshore", "wind offshore", "hydro run-of-river and poundage", "hydro water reservoir",
+    "hydro pumped storage",
+})
+
+
+def _sniff_production(stem: str, header: Sequence[str], names: Sequence[str]) -> bool:
+    return len(set(names) & _PRODUCTION_NAMES) >= 2
+
+
+FILE_FORMAT = FileFormat(FORMAT, "average", _sniff, read_entsoe_csv, "Time, Carbon Intensity")
+#: ENTSO-E production tables (MW per source) sit beside the *_ci.csv files: recognised, never intensity
+PRODUCTION_FORMAT = FileFormat(
+    "entsoe_production", None, _sniff_production, None, "Time, Biomass, Fossil Gas, ...",
+    refusal="an ENTSO-E production file (MW per source), not carbon intensity: pass the matching *_ci.csv file instead")

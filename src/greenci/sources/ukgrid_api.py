@@ -28,20 +28,17 @@ import numpy as np
 from greenci.config import DEFAULT_UKGRID_URL, Settings
 from greenci.errors import InputError, SourceError
 from greenci.grid import IntensitySeries
-from greenci.sources.http import (
+from greenci.http import (
     USER_AGENT,
     HttpSession,
     HttpSourceClient,
-    chunks,
     number_or_nan,
     parse_times,
     require,
     require_list,
-    resolve_span,
-    series_from_points,
-    span_text,
-    utc_now,
 )
+from greenci.sources.points import series_from_points
+from greenci.timeutil import chunks, resolve_span, span_text, utc_now
 
 RANGE_MAX_S = 13 * 86400
 REGION_IDS = range(1, 19)

@@ -27,20 +27,18 @@ import numpy as np
 from greenci.accounting import Signal
 from greenci.config import DEFAULT_WATTTIME_URL, Secret, Settings, as_secret
 from greenci.errors import AuthenticationError, InputError, SourceError
-from greenci.grid import IntensitySeries, iso
-from greenci.sources.http import (
+from greenci.grid import IntensitySeries
+from greenci.http import (
     USER_AGENT,
     HttpSession,
     HttpSourceClient,
-    chunks,
     number_or_nan,
     parse_times,
     require,
     require_list,
-    resolve_span,
-    series_from_points,
-    span_text,
 )
+from greenci.sources.points import series_from_points
+from greenci.timeutil import chunks, iso, resolve_span, span_text
 
 HISTORICAL_MAX_S = 30 * 86400
 TOKEN_LIFETIME_S = 25 * 60  # WattTime tokens last 30 min; renew a little early

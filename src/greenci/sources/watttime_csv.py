@@ -22,22 +22,16 @@ is taken as lbs/MWh and converted (1 lb/MWh = 0.45359237 g/kWh). Pass ``unit=`` 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 
+from greenci.csvutil import column_index, normalize, read_header
 from greenci.errors import DataFormatError, InputError
 from greenci.grid import IntensitySeries
-from greenci.sources import (
-    column_index,
-    load_table,
-    make_series,
-    missing_columns,
-    normalize,
-    read_header,
-    region_column_error,
-    split_by_region,
-)
+from greenci.sources.formats import FileFormat
+from greenci.sources.tables import load_table, make_series, missing_columns, region_column_error, split_by_region
 
 FORMAT = "watttime_csv"
 Unit = Literal["auto", "g_per_kwh", "lbs_per_mwh"]
@@ -111,3 +105,15 @@ def _read_long(name: str, header: list[str], index: dict[str, str], region: str 
             "e.g. CAISO_NORTH, or pass region=", path=name)
     return [make_series(name, zone, times[pos], values[value][pos], rows[pos], signal="marginal",
                         time_column=time) for zone, pos in groups]
+
+
+_TIME_NAMES = frozenset({"time", "timestamp", "datetime", "date", "point_time"})
+
+
+def _sniff(stem: str, header: Sequence[str], names: Sequence[str]) -> bool:
+    first = names[0] if names else ""
+    return "point_time" in names or (len(names) >= 2 and (first in _TIME_NAMES or first.endswith("time")))
+
+
+FILE_FORMAT = FileFormat(FORMAT, "marginal", _sniff, read_watttime_csv,
+                         "time + one column per region, or point_time, value")

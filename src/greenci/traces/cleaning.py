@@ -44,8 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from greenci.errors import InputError
-from greenci.grid import iso, to_datetime64
 from greenci.jobs import JobTable
+from greenci.timeutil import iso, to_datetime64
 
 GITHUB_JOB_LIMIT_S = 6 * 3600.0
 WEEK_S = 7 * 86400

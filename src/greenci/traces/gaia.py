@@ -22,16 +22,9 @@ from collections.abc import Callable
 import numpy as np
 
 from greenci.errors import InputError
-from greenci.grid import iso, to_datetime64
-from greenci.traces import (
-    TraceReadResult,
-    _first_reason,
-    _numbers,
-    _problems,
-    _read_csv_text,
-    _require_columns,
-    _sorted_result,
-)
+from greenci.timeutil import iso, to_datetime64
+from greenci.traces.records import TraceReadResult
+from greenci.traces.tables import first_reason, numbers, read_csv_text, require_columns, row_problems, sorted_result
 
 PathLike = str | os.PathLike[str]
 
@@ -48,26 +41,26 @@ def read_gaia(path: PathLike, *, start: object = DEFAULT_START, name: str | None
     path_s = os.fspath(path)
     t0 = int(to_datetime64(start).astype(np.int64))
     trace = name or re.sub(r"-\d+k$", "", os.path.splitext(os.path.basename(path_s))[0])
-    df = _read_csv_text(path, as_text=False)
-    _require_columns(df, REQUIRED, path, "gaia")
+    df = read_csv_text(path, as_text=False)
+    require_columns(df, REQUIRED, path, "gaia")
     n = len(df)
-    arrival_h = _numbers(df["arrival_time"])
-    length_h = _numbers(df["length"])
-    cpus = _numbers(df["cpus"])
+    arrival_h = numbers(df["arrival_time"])
+    length_h = numbers(df["length"])
+    cpus = numbers(df["cpus"])
     rows = np.arange(n, dtype=np.int64) + 2
     raw = {c: df[c].to_numpy(dtype=object) for c in REQUIRED}
 
     def bad(col: str, what: str) -> Callable[[np.ndarray], list[str]]:
         return lambda idx: [f"{col} {raw[col][i]!r} is not {what}" for i in idx]
 
-    reasons = _first_reason(n, [
+    reasons = first_reason(n, [
         (~(np.isfinite(arrival_h) & (arrival_h >= 0)), bad("arrival_time", "a number of hours >= 0")),
         (~(np.isfinite(length_h) & (length_h > 0)), bad("length", "a number of hours > 0")),
         (~(np.isfinite(cpus) & (cpus > 0)), bad("cpus", "a number of CPUs > 0")),
     ])
     ok = reasons == ""
     keep = np.flatnonzero(ok)
-    problems = _problems(path_s, rows[~ok], reasons[~ok])
+    problems = row_problems(path_s, rows[~ok], reasons[~ok])
     submitted = t0 + np.rint(arrival_h[keep] * 3600.0).astype(np.int64)
     notes = [
         f"GAIA trace {trace}: {keep.size:,} jobs; hour 0 placed at {iso(np.datetime64(t0, 's'))} (a choice: the "
@@ -82,7 +75,7 @@ def read_gaia(path: PathLike, *, start: object = DEFAULT_START, name: str | None
         event=np.full(keep.size, "batch", dtype=object), power_kw=cpus[keep] * w_per_cpu / 1000.0,
         source=f"gaia:{os.path.basename(path_s)}", notes=tuple(notes),
     )
-    return _sorted_result(columns, conclusion=np.full(keep.size, "", dtype=object), problems=problems,
+    return sorted_result(columns, conclusion=np.full(keep.size, "", dtype=object), problems=problems,
                           formats={path_s: "gaia"})
 
 

@@ -39,16 +39,15 @@ import numpy as np
 import pandas as pd
 
 from greenci.errors import DataFormatError
-from greenci.traces import (
-    RowProblem,
-    TraceReadResult,
-    _first_reason,
-    _numbers,
-    _problems,
-    _read_csv_text,
-    _require_columns,
-    _sorted_result,
-    _utc_seconds,
+from greenci.traces.records import RowProblem, TraceReadResult
+from greenci.traces.tables import (
+    first_reason,
+    numbers,
+    read_csv_text,
+    require_columns,
+    row_problems,
+    sorted_result,
+    utc_seconds,
 )
 
 PathLike = str | os.PathLike[str]
@@ -65,8 +64,8 @@ def read_ghaminer(paths: PathLike | Sequence[PathLike]) -> TraceReadResult:
         raise DataFormatError("no GHAminer files given")
     frames = []
     for i, p in enumerate(files):
-        df = _read_csv_text(p, columns=(*REQUIRED, *OPTIONAL))
-        _require_columns(df, REQUIRED, p, "ghaminer")
+        df = read_csv_text(p, columns=(*REQUIRED, *OPTIONAL))
+        require_columns(df, REQUIRED, p, "ghaminer")
         if "workflow_name" not in df.columns and "workflow_id" not in df.columns:
             raise DataFormatError("has neither workflow_name nor workflow_id: one of them names the workflow",
                                   path=os.fspath(p), column="workflow_name")
@@ -82,9 +81,9 @@ def read_ghaminer(paths: PathLike | Sequence[PathLike]) -> TraceReadResult:
 
     repo = df["repo"].astype(str).str.strip().to_numpy(dtype=object)
     run_id = df["id_build"].astype(str).str.strip()
-    created, created_ok = _utc_seconds(df["created_at"])
-    updated, updated_ok = _utc_seconds(df["updated_at"])
-    duration = _numbers(df["build_duration"])
+    created, created_ok = utc_seconds(df["created_at"])
+    updated, updated_ok = utc_seconds(df["updated_at"])
+    duration = numbers(df["build_duration"])
     from_times = np.isnan(duration) & created_ok & updated_ok
     duration[from_times] = (updated - created)[from_times]
     status = df["status"].astype(str).str.strip().str.lower().to_numpy(dtype=object)
@@ -95,7 +94,7 @@ def read_ghaminer(paths: PathLike | Sequence[PathLike]) -> TraceReadResult:
     raw_created = df["created_at"].to_numpy(dtype=object)
     raw_id = run_id.to_numpy(dtype=object)
 
-    reasons = _first_reason(n, [
+    reasons = first_reason(n, [
         (repo == "", "repo is empty: the run cannot be attributed to a repository"),
         (~run_id.str.fullmatch(r"\d+").to_numpy(dtype=bool),
          lambda idx: [f"id_build {raw_id[i]!r} is not a run id (digits)" for i in idx]),
@@ -133,7 +132,7 @@ def read_ghaminer(paths: PathLike | Sequence[PathLike]) -> TraceReadResult:
     problems: list[RowProblem] = []
     for fi, path in enumerate(paths_by_file):
         sel = bad_report[file_of[bad_report] == fi]
-        problems += _problems(path, row_of[sel], reasons[sel])
+        problems += row_problems(path, row_of[sel], reasons[sel])
 
     distinct_runs = len(set(key.tolist()))
     notes = [
@@ -157,7 +156,7 @@ def read_ghaminer(paths: PathLike | Sequence[PathLike]) -> TraceReadResult:
         default_branch=default_branch_mask(repo[keep], branch, event),
         source="ghaminer:" + ",".join(os.path.basename(p) for p in paths_by_file), notes=tuple(notes),
     )
-    return _sorted_result(columns, conclusion=conclusion[keep], problems=problems,
+    return sorted_result(columns, conclusion=conclusion[keep], problems=problems,
                           formats={p: "ghaminer" for p in paths_by_file})
 
 

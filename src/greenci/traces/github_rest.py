@@ -51,17 +51,11 @@ import pandas as pd
 
 from greenci.config import Secret, as_secret
 from greenci.errors import ConfigError, DataFormatError, InputError, SourceError
-from greenci.grid import iso, to_datetime64
-from greenci.sources.http import HttpSession
-from greenci.traces import (
-    RowProblem,
-    TraceReadResult,
-    _first_reason,
-    _json_documents,
-    _sorted_result,
-    _utc_seconds,
-)
+from greenci.http import HttpSession
+from greenci.timeutil import iso, to_datetime64
 from greenci.traces.ghaminer import NAMED_DEFAULT_BRANCHES, default_branch_mask
+from greenci.traces.records import RowProblem, TraceReadResult
+from greenci.traces.tables import first_reason, json_documents, sorted_result, utc_seconds
 
 logger = logging.getLogger("greenci.traces.github_rest")
 
@@ -85,7 +79,7 @@ def read_github_rest(paths: PathLike | Sequence[PathLike]) -> TraceReadResult:
     for fi, p in enumerate(files):
         found_runs: list[Any] = []
         found_jobs: list[Any] = []
-        for doc in _json_documents(p):
+        for doc in json_documents(p):
             _collect(doc, os.fspath(p), found_runs, found_jobs)
         runs += [(fi, i + 1, item) for i, item in enumerate(found_runs)]
         jobs += [(fi, i + 1, item) for i, item in enumerate(found_jobs)]
@@ -161,14 +155,14 @@ def _runs_frame(runs: list[tuple[int, int, Any]], names: list[str], problems: li
                         if isinstance(it, dict) and isinstance(it.get("repository"), dict) else ""
                         for it in items], dtype=object)
     started_txt = np.where(f["run_started_at"] != "", f["run_started_at"], f["created_at"])
-    started, started_ok = _utc_seconds(pd.Series(started_txt, dtype=object))
-    updated, updated_ok = _utc_seconds(pd.Series(f["updated_at"], dtype=object))
+    started, started_ok = utc_seconds(pd.Series(started_txt, dtype=object))
+    updated, updated_ok = utc_seconds(pd.Series(f["updated_at"], dtype=object))
     duration = (updated - started).astype(np.float64)
     attempt = pd.to_numeric(pd.Series(f["run_attempt"], dtype=object), errors="coerce").fillna(1).to_numpy()
     workflow = np.where(f["name"] != "", f["name"], np.where(f["path"] != "", f["path"], f["workflow_id"]))
     is_obj = np.array([isinstance(it, dict) for it in items], dtype=bool)
     status = np.char.lower(f["status"].astype(str)).astype(object) if n else f["status"]
-    reasons = _first_reason(n, [
+    reasons = first_reason(n, [
         (~is_obj, "item is not a JSON object"),
         (~pd.Series(f["id"], dtype=object).astype(str).str.fullmatch(r"\d+").to_numpy(dtype=bool),
          lambda idx: [f"run id {f['id'][i]!r} is not a number" for i in idx]),
@@ -222,7 +216,7 @@ def _runs_result(frame: pd.DataFrame, problems: list[RowProblem], formats: dict[
         event=frame["event"].to_numpy(dtype=object), default_branch=_branch_flags(frame),
         source=source, notes=tuple(notes),
     )
-    return _sorted_result(columns, conclusion=frame["conclusion"].to_numpy(dtype=object), problems=problems,
+    return sorted_result(columns, conclusion=frame["conclusion"].to_numpy(dtype=object), problems=problems,
                           formats=formats)
 
 
@@ -248,15 +242,15 @@ def _jobs_result(jobs: list[tuple[int, int, Any]], runs: pd.DataFrame, names: li
                         np.where(f["workflow_name"] != "", f["workflow_name"],
                                  np.char.add("run ", f["run_id"].astype(str)).astype(object)))
     event = np.where(run_event != "", run_event, "other")
-    start, start_ok = _utc_seconds(pd.Series(f["started_at"], dtype=object))
-    end, end_ok = _utc_seconds(pd.Series(f["completed_at"], dtype=object))
-    queued, queued_ok = _utc_seconds(pd.Series(f["created_at"], dtype=object))
+    start, start_ok = utc_seconds(pd.Series(f["started_at"], dtype=object))
+    end, end_ok = utc_seconds(pd.Series(f["completed_at"], dtype=object))
+    queued, queued_ok = utc_seconds(pd.Series(f["created_at"], dtype=object))
     submitted = np.where(queued_ok, np.minimum(queued, start), start)
     duration = (end - start).astype(np.float64)
     status = np.array([s.lower() for s in f["status"]], dtype=object)
     is_obj = np.array([isinstance(it, dict) for it in items], dtype=bool)
     ids = pd.Series(f["id"], dtype=object).astype(str)
-    reasons = _first_reason(n, [
+    reasons = first_reason(n, [
         (~is_obj, "item is not a JSON object"),
         (~ids.str.fullmatch(r"\d+").to_numpy(dtype=bool), lambda idx: [f"job id {f['id'][i]!r} is not a number"
                                                                        for i in idx]),
@@ -297,7 +291,7 @@ def _jobs_result(jobs: list[tuple[int, int, Any]], runs: pd.DataFrame, names: li
         ids=f["id"][keep], job_name=f["name"][keep], event=event[keep], default_branch=default,
         source=source, notes=tuple(notes),
     )
-    return _sorted_result(columns, conclusion=f["conclusion"][keep], problems=problems, formats=formats)
+    return sorted_result(columns, conclusion=f["conclusion"][keep], problems=problems, formats=formats)
 
 
 # ====================================================================== fetching

@@ -32,15 +32,15 @@ import os
 
 import numpy as np
 
-from greenci.traces import (
-    TraceReadResult,
-    _first_reason,
-    _numbers,
-    _problems,
-    _read_csv_text,
-    _require_columns,
-    _sorted_result,
-    _utc_seconds,
+from greenci.traces.records import TraceReadResult
+from greenci.traces.tables import (
+    first_reason,
+    numbers,
+    read_csv_text,
+    require_columns,
+    row_problems,
+    sorted_result,
+    utc_seconds,
 )
 
 PathLike = str | os.PathLike[str]
@@ -53,8 +53,8 @@ _FALSE = frozenset({"false", "f", "no", "n", "0"})
 def read_plain_csv(path: PathLike) -> TraceReadResult:
     """Read one plain job CSV (columns in the module docstring) into a TraceReadResult."""
     name = os.fspath(path)
-    df = _read_csv_text(path)
-    _require_columns(df, REQUIRED, path, "plain_csv")
+    df = read_csv_text(path)
+    require_columns(df, REQUIRED, path, "plain_csv")
     n = len(df)
     rows = np.arange(n, dtype=np.int64) + 2
 
@@ -64,27 +64,27 @@ def read_plain_csv(path: PathLike) -> TraceReadResult:
         return df[col].astype(str).str.strip().to_numpy(dtype=object)
 
     repo, workflow, job, event = text("repo"), text("workflow"), text("job"), text("event")
-    start, start_ok = _utc_seconds(df["started_at"])
-    end, end_ok = _utc_seconds(df["completed_at"])
+    start, start_ok = utc_seconds(df["started_at"])
+    end, end_ok = utc_seconds(df["completed_at"])
     duration = (end - start).astype(np.float64)
     raw_start, raw_end = text("started_at"), text("completed_at")
 
     est_raw = text("duration_estimate_s")
-    est = _numbers(df["duration_estimate_s"]) if "duration_estimate_s" in df.columns else np.full(n, np.nan)
+    est = numbers(df["duration_estimate_s"]) if "duration_estimate_s" in df.columns else np.full(n, np.nan)
     est_bad = (est_raw != "") & ~(est > 0)
     dl_raw = text("deadline")
     if "deadline" in df.columns:
-        dl, dl_ok = _utc_seconds(df["deadline"])
+        dl, dl_ok = utc_seconds(df["deadline"])
     else:
         dl, dl_ok = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
     dl_bad = (dl_raw != "") & (~dl_ok | (dl <= start))
     aware, aware_bad = _flags(text("carbon_aware"))
     default, default_bad = _flags(text("default_branch"))
     power_raw = text("power_kw")
-    power = _numbers(df["power_kw"]) if "power_kw" in df.columns else np.full(n, np.nan)
+    power = numbers(df["power_kw"]) if "power_kw" in df.columns else np.full(n, np.nan)
     power_bad = (power_raw != "") & ~(power > 0)
 
-    reasons = _first_reason(n, [
+    reasons = first_reason(n, [
         (repo == "", "repo is empty"),
         (workflow == "", "workflow is empty"),
         (~start_ok, lambda idx: [f"started_at {raw_start[i]!r} is not an ISO 8601 time" for i in idx]),
@@ -99,7 +99,7 @@ def read_plain_csv(path: PathLike) -> TraceReadResult:
     ])
     ok = reasons == ""
     keep = np.flatnonzero(ok)
-    problems = _problems(name, rows[~ok], reasons[~ok])
+    problems = row_problems(name, rows[~ok], reasons[~ok])
 
     allowed = None
     if "allowed_regions" in df.columns:
@@ -119,7 +119,7 @@ def read_plain_csv(path: PathLike) -> TraceReadResult:
         power_kw=np.where(power_raw[keep] != "", power[keep], 1.0),
         allowed_regions=allowed, source=f"plain_csv:{os.path.basename(name)}", notes=tuple(notes),
     )
-    return _sorted_result(columns, conclusion=text("conclusion")[keep], problems=problems,
+    return sorted_result(columns, conclusion=text("conclusion")[keep], problems=problems,
                           formats={name: "plain_csv"})
 
 

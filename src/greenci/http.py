@@ -25,15 +25,22 @@ from typing import Any
 import httpx
 import numpy as np
 
-from greenci import __version__
-from greenci.accounting import Signal
 from greenci.config import Secret
 from greenci.errors import AuthenticationError, InputError, SourceError
-from greenci.grid import IntensitySeries, iso, to_datetime64
 
-logger = logging.getLogger("greenci.sources.http")
+logger = logging.getLogger("greenci.http")
 
-USER_AGENT = f"greenci/{__version__} (carbon-aware CI; python-httpx/{httpx.__version__})"
+def _package_version() -> str:
+    """The installed distribution's version (package metadata), so no module imports the package face."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("greenci")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+USER_AGENT = f"greenci/{_package_version()} (carbon-aware CI; python-httpx/{httpx.__version__})"
 _EXCERPT_CHARS = 200
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -295,86 +302,6 @@ def parse_times(values: Sequence[Any], where: str) -> np.ndarray:
     return parsed.tz_localize(None).to_numpy().astype("datetime64[s]")
 
 
-def series_from_points(region: str, times: np.ndarray, values: Sequence[float] | np.ndarray, *,
-                       signal: Signal, source: str, span: str,
-                       estimated: Sequence[bool] | np.ndarray | None = None,
-                       before: np.datetime64 | None = None) -> IntensitySeries:
-    """An IntensitySeries from raw points: sorted, identical points merged, emptiness refused.
-
-    ``before`` drops points at or after it, for APIs whose range end is inclusive while greenci
-    spans are half-open ``[start, end)``.
-
-    Points sharing a timestamp with different values keep the later one in the response order
-    (the API's newest revision) and log a warning, because chunked requests may overlap while a
-    value is revised between them.
-    """
-    t = np.asarray(times).astype("datetime64[s]")
-    v = np.asarray(values, dtype=np.float64)
-    e = None if estimated is None else np.asarray(estimated, dtype=bool)
-    if before is not None:
-        inside = t < before
-        t, v = t[inside], v[inside]
-        e = None if e is None else e[inside]
-    if t.size == 0:
-        raise SourceError(f"{source}: no data for {region} {span}: check the region name and the time span")
-    finite = v[np.isfinite(v)]
-    if finite.size and finite.min() < 0:
-        raise SourceError(f"{source}: {region} has a negative intensity {finite.min():g} {span}")
-    order = np.argsort(t, kind="stable")
-    t, v = t[order], v[order]
-    if e is not None:
-        e = e[order]
-    same = t[1:] == t[:-1]
-    if same.any():
-        a, b = v[:-1][same], v[1:][same]
-        conflicts = ~((a == b) | (np.isnan(a) & np.isnan(b)))
-        if conflicts.any():
-            k = int(np.flatnonzero(same)[np.flatnonzero(conflicts)[0]])
-            logger.warning("%s: %s has %d timestamps with two values (first %s: %g vs %g); keeping the later",
-                           source, region, int(conflicts.sum()), iso(t[k]), v[k], v[k + 1])
-        keep = np.ones(t.size, dtype=bool)
-        keep[:-1] = ~same  # last of each run of equal times
-        t, v = t[keep], v[keep]
-        if e is not None:
-            e = e[keep]
-    if not np.isfinite(v).any():
-        raise SourceError(f"{source}: no values for {region} {span}: every point is null (no measurement yet)")
-    return IntensitySeries(region=region, times=t, values_g_per_kwh=v, signal=signal, source=source,
-                           estimated=e)
-
-
-# ====================================================================== time spans
-def utc_now() -> np.datetime64:
-    """The current UTC time as ``datetime64[s]``."""
-    return np.datetime64(datetime.now(UTC).replace(tzinfo=None), "s")
-
-
-def resolve_span(start: object | None, end: object | None, *, default_s: int = 86400) -> tuple[np.datetime64,
-                                                                                               np.datetime64]:
-    """``(start, end)`` as datetime64; a missing end is now, a missing start is ``default_s`` before end."""
-    stop = utc_now() if end is None else to_datetime64(end)
-    begin = stop - np.timedelta64(default_s, "s") if start is None else to_datetime64(start)
-    if stop <= begin:
-        raise InputError(f"end {iso(stop)} is not after start {iso(begin)}: give start < end")
-    return begin, stop
-
-
-def chunks(start: np.datetime64, end: np.datetime64, max_s: int) -> list[tuple[np.datetime64, np.datetime64]]:
-    """``[start, end)`` cut into consecutive pieces of at most ``max_s`` seconds (API span limits)."""
-    out = []
-    step = np.timedelta64(int(max_s), "s")
-    a = start
-    while a < end:
-        b = min(a + step, end)
-        out.append((a, b))
-        a = b
-    return out
-
-
-def span_text(start: np.datetime64, end: np.datetime64) -> str:
-    return f"between {iso(start)} and {iso(end)}"
-
-
 class HttpSourceClient:
     """Shared lifecycle of the API clients: close the HTTP session, use as a context manager."""
 
@@ -405,13 +332,8 @@ __all__ = [
     "USER_AGENT",
     "HttpSession",
     "HttpSourceClient",
-    "chunks",
     "number_or_nan",
     "parse_times",
     "require",
     "require_list",
-    "resolve_span",
-    "series_from_points",
-    "span_text",
-    "utc_now",
 ]

@@ -1,0 +1,127 @@
+"""The registry of CI trace formats, and reading trace files or folders through it.
+
+Each :class:`TraceFormat` says how its files are told (a sniffer over the first characters and the CSV
+header), whether its files are read together (an export split over files, jobs that find their runs in
+another file) and which reader takes them, named by module so that importing this module loads neither
+pandas nor httpx. Adding a format is one reader module plus one line in :data:`TRACE_FORMATS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from greenci.csvutil import first_csv_record
+from greenci.errors import DataFormatError, InputError
+from greenci.traces.records import TraceReadResult, merge_results
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class TraceFormat:
+    """One trace format: its name, how it is told, how it is read."""
+
+    name: str
+    columns: str  # shown in errors
+    sniff: Callable[[str, frozenset[str]], bool]  # (first characters, lower-case CSV header names)
+    reader: str  # "module:function"
+    multi_file: bool = False  # the reader takes all files of the format at once
+
+    def read(self, files: list[Path]) -> list[TraceReadResult]:
+        module, func = self.reader.split(":")
+        reader = getattr(importlib.import_module(module), func)
+        return [reader(files)] if self.multi_file else [reader(f) for f in files]
+
+
+TRACE_FORMATS: tuple[TraceFormat, ...] = (
+    TraceFormat("ghaminer", "repo, id_build, created_at, updated_at, build_duration",
+                lambda head, cols: {"id_build", "build_duration"} <= cols or {"id_build", "created_at",
+                                                                              "updated_at"} <= cols,
+                "greenci.traces.ghaminer:read_ghaminer", multi_file=True),
+    TraceFormat("github_rest", "JSON pages of /actions/runs or /actions/runs/{id}/jobs",
+                lambda head, cols: head[:1] in ("[", "{"),
+                "greenci.traces.github_rest:read_github_rest", multi_file=True),
+    TraceFormat("plain_csv", "repo, workflow, job, event, started_at, completed_at, conclusion",
+                lambda head, cols: {"repo", "workflow", "started_at", "completed_at"} <= cols,
+                "greenci.traces.plain_csv:read_plain_csv"),
+    TraceFormat("gaia", "arrival_time, length, cpus",
+                lambda head, cols: {"arrival_time", "length", "cpus"} <= cols,
+                "greenci.traces.gaia:read_gaia"),
+)
+FORMATS: dict[str, TraceFormat] = {f.name: f for f in TRACE_FORMATS}
+
+
+def format_help() -> str:
+    return ", ".join(f"{f.name} ({f.columns})" for f in TRACE_FORMATS)
+
+
+def read_trace(paths: PathLike | Iterable[PathLike], *, fmt: str | None = None) -> TraceReadResult:
+    """Read run histories from files or directories, detecting each file's format, and merge them.
+
+    Directories contribute their ``*.csv`` and ``*.json`` files (recursively, sorted). Files of a
+    multi-file format are read together (one GHAminer export split over files is merged and
+    de-duplicated; GitHub jobs find their runs in another file). ``fmt`` forces one format for every file.
+    """
+    files = trace_files(paths)
+    if fmt is not None and fmt not in FORMATS:
+        raise InputError(f"trace format {fmt!r} is unknown: use one of {', '.join(FORMATS)}")
+    groups: dict[str, list[Path]] = {}
+    for f in files:
+        groups.setdefault(fmt or detect_trace_format(f), []).append(f)
+    results: list[TraceReadResult] = []
+    for f in TRACE_FORMATS:  # a fixed order, so the merged notes read the same every time
+        if f.name in groups:
+            results += f.read(groups[f.name])
+    return merge_results(results)
+
+
+def trace_files(paths: PathLike | Iterable[PathLike]) -> list[Path]:
+    """Files named in ``paths``, directories expanded to their ``*.csv``/``*.json`` files, no repeats."""
+    given = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if not given:
+        raise InputError("no trace files given: pass CSV/JSON files or a directory holding them")
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for g in given:
+        p = Path(g)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in (".csv", ".json"))
+            if not found:
+                raise InputError(f"{os.fspath(g)}: directory holds no *.csv or *.json trace files")
+        elif p.is_file():
+            found = [p]
+        else:
+            raise InputError(f"{os.fspath(g)}: no such file or directory: check the path")
+        for f in found:
+            key = f.resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append(f)
+    return out
+
+
+def detect_trace_format(path: PathLike) -> str:
+    """The trace format of one file, told from its first characters (JSON) or its CSV header."""
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8-sig", newline="") as fh:
+            head = fh.read(65536)
+    except OSError as exc:
+        raise InputError(f"{name}: cannot be read ({exc.strerror}): check the path") from None
+    except UnicodeDecodeError:
+        raise DataFormatError("is not UTF-8 text: a trace is a CSV or JSON file", path=name) from None
+    stripped = head.lstrip()
+    if not stripped:
+        raise DataFormatError("is empty: a trace needs a header row or JSON", path=name)
+    header = frozenset(h.strip().lower() for h in first_csv_record(stripped)) if stripped[0] not in "[{" \
+        else frozenset()
+    for f in TRACE_FORMATS:
+        if f.sniff(stripped, header):
+            return f.name
+    shown = ", ".join(sorted(header)[:10])
+    raise DataFormatError(f"the header ({shown}) matches no trace format: supported formats are {format_help()}",
+                          path=name)
