@@ -615,3 +615,23 @@ def test_summary_of_an_empty_region() -> None:
     empty, full = grid.summary()
     assert empty.greenest_hours_utc == () and math.isnan(empty.mean_g_per_kwh) and empty.gap_share == 1.0
     assert full.greenest_hours_utc == (0, 1)
+
+
+def test_replace_values_never_reads_stale_prefix_sums() -> None:
+    """Regression: the prefix-sum cache was an init field, so ``replace(grid, values=new)`` kept the old sums."""
+    from dataclasses import fields, replace
+
+    grid = _grid([[100.0, 100.0, 100.0]])
+    assert grid.best_window(3600).mean_g_per_kwh == pytest.approx(100.0)  # builds the cache
+    cleaner = replace(grid, values=np.array([[100.0, 10.0, 100.0]]))
+    best = cleaner.best_window(3600)
+    assert best.mean_g_per_kwh == pytest.approx(10.0)
+    assert iso(best.start) == iso(T0 + np.timedelta64(3600, "s"))
+    np.testing.assert_allclose(cleaner.window_emissions_g(3600), [[100.0, 10.0, 100.0]])
+    assert all(not f.name.startswith("_") for f in fields(IntensityGrid)), "no cache among the init fields"
+
+
+def test_best_window_ties_go_to_the_earliest_start_like_the_kernel() -> None:
+    grid = IntensityGrid(("A", "B"), T0, 3600, np.array([[50.0, 10.0, 10.0], [10.0, 50.0, 10.0]]))
+    best = grid.best_window(3600)
+    assert (best.region, iso(best.start)) == ("B", iso(T0))

@@ -143,7 +143,7 @@ def test_lts_does_not_peek_at_future_intensity() -> None:
     corrupted_values[:, future] = 1e6
     from dataclasses import replace
 
-    corrupted = replace(grid, values=corrupted_values, _prefix={})
+    corrupted = replace(grid, values=corrupted_values)
     a = simulate(first, grid, [make_strategy("lts-3")], forecast="ridge", keep_placements=True)
     b = simulate(first, corrupted, [make_strategy("lts-3")], forecast="ridge", keep_placements=True)
     np.testing.assert_array_equal(a.placements["lts-3"].region, b.placements["lts-3"].region)

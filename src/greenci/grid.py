@@ -10,9 +10,10 @@ and filled only by an explicit policy; the signal kind (average or marginal) tra
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -167,6 +168,146 @@ class BestWindow:
     emissions_g_per_kw: float
 
 
+_NO_NAN = np.zeros((1, 1), dtype=bool)
+_SIGNALS = frozenset({"average", "marginal"})
+
+
+class WindowEngine:
+    """Integrals of piecewise-constant series over ``[t0, t1)``, from prefix sums: the one window-cost engine.
+
+    Why one: the grid's best-window search, the kernel's candidate costs (on actual intensity and on
+    forecasts) and the accounting must agree to the last bit on the same rule (a value covers its
+    whole slot; a partial slot counts pro rata; a window touching a gap is unknown).
+
+    ``values`` is ``blocks x slots x columns`` (or ``slots x columns`` for one block), slot-major so
+    that one window in every column (region) is one contiguous row. Positions ``t`` are in slots from
+    the start of their block. Before 0 a window is unknown (NaN); past the last slot it is unknown too,
+    unless ``hold_last`` (forecasts: the last value is held beyond the horizon). Integrals are in
+    value x slots: multiply by the slot length in hours and by kW for grams.
+    """
+
+    __slots__ = ("_g", "_s", "_v", "_xpad", "blocks", "has_gaps", "hold_last", "last_nan", "n_columns", "n_slots",
+                 "width")
+
+    def __init__(self, values: np.ndarray, *, hold_last: bool = False, labels: Sequence[str] = ()) -> None:
+        v = np.asarray(values, dtype=np.float64)
+        if v.ndim == 2:
+            v = v[None]
+        if v.ndim != 3 or v.shape[1] == 0:
+            raise InputError(f"window values must be (blocks x) slots x columns with at least one slot, "
+                             f"got shape {np.shape(values)}")
+        b, n, c = v.shape
+        width = n + 1
+        # rows: block k's prefix sums are rows k*width .. k*width + n (row k*width is 0)
+        s = np.empty((b * width, c))
+        if b == 1:  # one block (a grid): two-dimensional views, fewer calls on the hot path
+            s[0] = 0.0
+            np.add.accumulate(v[0], axis=0, out=s[1:])
+            s3 = s[None]
+        else:
+            s3 = s.reshape(b, width, c)
+            s3[:, 0] = 0.0
+            np.add.accumulate(v, axis=1, out=s3[:, 1:])
+        totals = s3[:, n]
+        # a NaN (or inf) makes a total so; a short row is checked without NumPy's reduction overhead
+        self.has_gaps = (not all(map(math.isfinite, totals.ravel().tolist())) if totals.size <= 64
+                         else not math.isfinite(float(totals.sum())))
+        self._g = None
+        self._xpad = None
+        self.last_nan = _NO_NAN
+        if self.has_gaps:
+            if np.isinf(v).any():
+                col = int(np.flatnonzero(np.isinf(v).any(axis=(0, 1)))[0])
+                name = labels[col] if col < len(labels) else f"column {col}"
+                raise InputError(f"region {name} has an infinite intensity: use finite numbers, NaN for gaps")
+            nan = np.isnan(v)
+            self.last_nan = nan[:, n - 1].copy()
+            v = np.where(nan, 0.0, v)
+            np.add.accumulate(v, axis=1, out=s3[:, 1:])
+            g = np.zeros((b * width, c), dtype=np.int64)
+            np.add.accumulate(nan, axis=1, dtype=np.int64, out=g.reshape(b, width, c)[:, 1:])
+            self._g = g
+        self._v, self._s = v, s
+        self.blocks, self.n_slots, self.n_columns, self.width = b, n, c, width
+        self.hold_last = hold_last
+
+    @property
+    def _x(self) -> np.ndarray:
+        """Values (gaps as 0) on the prefix sums' rows: each block padded with one row past its end,
+        0 (nothing beyond the data) or, with ``hold_last``, the last value. Built on first use."""
+        if self._xpad is None:
+            b, n, c = self._v.shape
+            x = np.empty((b * self.width, c))
+            x3 = x.reshape(b, self.width, c)
+            x3[:, :n] = self._v
+            x3[:, n] = self._v[:, n - 1] if self.hold_last else 0.0
+            self._xpad = x
+        return self._xpad
+
+    # -------------------------------------------------------------- arbitrary windows (the kernel)
+    def _bounds(self, block: np.ndarray | int, t0: np.ndarray, t1: np.ndarray) -> tuple[np.ndarray, ...]:
+        n = self.n_slots
+        limit = np.inf if self.hold_last else n + 1e-9
+        bad = (t0 < 0) | (t1 > limit)
+        a = np.clip(t0, 0, n)
+        b = np.maximum(t1, 0) if self.hold_last else np.clip(t1, 0, n)
+        fa = np.minimum(np.floor(a).astype(np.int64), n)
+        fb = np.minimum(np.floor(b).astype(np.int64), n)
+        base = np.asarray(block, dtype=np.int64) * self.width
+        return bad, a, b, fa, fb, base
+
+    def all_columns(self, block: np.ndarray | int, t0: np.ndarray, t1: np.ndarray) -> np.ndarray:
+        """Integral over ``[t0, t1)`` in every column at once: shape ``t0.shape + (columns,)``.
+
+        ``block`` broadcasts against ``t0`` (e.g. ``(J, 1)`` for ``(J, W)`` windows).
+        """
+        bad, a, b, fa, fb, base = self._bounds(block, t0, t1)
+        ra, rb = base + fa, base + fb
+        s, x = self._s, self._x
+        val = (s[rb] + (b - fb)[..., None] * x[rb]) - (s[ra] + (a - fa)[..., None] * x[ra])
+        bad = bad[..., None]
+        if self.hold_last and self.has_gaps:
+            bad = bad | ((b > self.n_slots)[..., None] & self.last_nan[np.broadcast_to(block, b.shape)])
+        if self._g is not None:
+            cb = np.minimum(np.ceil(b - 1e-9).astype(np.int64), self.n_slots)
+            bad = bad | ((self._g[base + np.maximum(cb, fa)] - self._g[ra]) > 0)
+        return np.where(bad, np.nan, val)
+
+    def columns(self, block: np.ndarray | int | None, cols: np.ndarray, t0: np.ndarray,
+                t1: np.ndarray) -> np.ndarray:
+        """Integral over ``[t0, t1)`` in column ``cols`` of each window (all arguments broadcast)."""
+        bad, a, b, fa, fb, base = self._bounds(0 if block is None else block, t0, t1)
+        ra, rb = base + fa, base + fb
+        s, x = self._s, self._x
+        val = (s[rb, cols] + (b - fb) * x[rb, cols]) - (s[ra, cols] + (a - fa) * x[ra, cols])
+        if self.hold_last and self.has_gaps:
+            bad = bad | ((b > self.n_slots) & self.last_nan[np.asarray(0 if block is None else block), cols])
+        if self._g is not None:
+            cb = np.minimum(np.ceil(b - 1e-9).astype(np.int64), self.n_slots)
+            bad = bad | ((self._g[base + np.maximum(cb, fa), cols] - self._g[ra, cols]) > 0)
+        return np.where(bad, np.nan, val)
+
+    # -------------------------------------------------------------- every slot-boundary start (the grid)
+    def slot_starts(self, whole: int, frac: float) -> tuple[np.ndarray, np.ndarray | None]:
+        """Integral of a ``whole + frac`` slot window from every slot boundary of block 0 that fits.
+
+        Returns ``(starts x columns, mask of windows touching a gap or None when there is no gap)``: the
+        same formula as :meth:`all_columns`, read with slices instead of gathers.
+        """
+        n = self.n_slots
+        tail = 1 if frac > 0 else 0
+        k = n - whole - tail + 1
+        s = self._s
+        cost = s[whole:whole + k] - s[:k]
+        if tail:
+            cost += frac * self._v[0, whole:whole + k]
+        bad = None
+        if self._g is not None:
+            g = self._g
+            bad = (g[whole + tail:whole + tail + k] - g[:k]) > 0
+        return cost, bad
+
+
 @dataclass(frozen=True, eq=False)
 class IntensityGrid:
     """Carbon intensity for ``regions`` x ``n_slots`` slots of ``step_s`` seconds from ``start`` (UTC).
@@ -182,7 +323,6 @@ class IntensityGrid:
     synthetic: bool = False
     sources: tuple[str, ...] = ()
     filled: str | None = None
-    _prefix: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         values = np.array(self.values, dtype=np.float64)  # own copy: the prefix-sum cache must not go stale
@@ -194,10 +334,13 @@ class IntensityGrid:
             raise InputError(f"regions {self.regions} repeat a name: each region appears once")
         if int(self.step_s) <= 0:
             raise InputError(f"step_s {self.step_s} must be a positive number of seconds")
-        object.__setattr__(self, "values", values)  # infinities are refused by _prefix_sums (free there)
-        object.__setattr__(self, "start", np.datetime64(self.start, "s"))
+        start = np.datetime64(self.start, "s")
+        object.__setattr__(self, "values", values)  # infinities are refused by the window engine (free there)
+        object.__setattr__(self, "start", start)
         object.__setattr__(self, "step_s", int(self.step_s))
-        check_signal(self.signal)
+        object.__setattr__(self, "start_s", int(start.astype(np.int64)))  # not a field: derived, never stale
+        if self.signal not in _SIGNALS:
+            check_signal(self.signal)
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -287,23 +430,23 @@ class IntensityGrid:
 
     def slot_at(self, t: object) -> int:
         """Index of the slot containing time ``t`` (may be outside 0..n_slots-1)."""
-        secs = to_datetime64(t).astype(np.int64) - self.start.astype(np.int64)
+        secs = int(to_datetime64(t).astype(np.int64)) - self.start_s
         return int(secs // self.step_s)
 
     def select(self, regions: Sequence[str]) -> IntensityGrid:
         idx = [self.region_index(r) for r in regions]
-        return replace(self, regions=tuple(regions), values=self.values[idx], _prefix={})
+        return replace(self, regions=tuple(regions), values=self.values[idx])
 
     def between(self, start: object = None, end: object = None) -> IntensityGrid:
         """The slots whose start lies in ``[start, end)``."""
         a = 0 if start is None else max(-(-(to_datetime64(start).astype(np.int64)
-                                             - self.start.astype(np.int64)) // self.step_s), 0)
+                                             - self.start_s) // self.step_s), 0)
         b = self.n_slots if end is None else min(-(-(to_datetime64(end).astype(np.int64)
-                                                       - self.start.astype(np.int64)) // self.step_s), self.n_slots)
+                                                       - self.start_s) // self.step_s), self.n_slots)
         if b <= a:
             raise InputError(f"the span {start}..{end} holds no slot of the grid ({iso(self.start)}..{iso(self.end)})")
         return replace(self, start=self.start + np.timedelta64(a * self.step_s, "s"),
-                       values=self.values[:, a:b], _prefix={})
+                       values=self.values[:, a:b])
 
     def resample(self, step_s: int) -> IntensityGrid:
         """The grid on another step: held when finer, averaged (gaps kept) when coarser."""
@@ -311,7 +454,7 @@ class IntensityGrid:
                 for r, row in zip(self.regions, self.values, strict=True)]
         t0 = rows[0][0]
         width = min(r[1].size for r in rows)
-        return replace(self, start=t0, step_s=int(step_s), values=np.vstack([r[1][:width] for r in rows]), _prefix={})
+        return replace(self, start=t0, step_s=int(step_s), values=np.vstack([r[1][:width] for r in rows]))
 
     # ----------------------------------------------------------------- gaps
     def gaps(self) -> list[RegionGaps]:
@@ -348,58 +491,30 @@ class IntensityGrid:
                 first_ok = int(np.argmax(ok))
                 last[last < 0] = first_ok
                 values[r] = row[last]
-        return replace(self, values=values, filled=policy, _prefix={})
+        return replace(self, values=values, filled=policy)
 
     # ----------------------------------------------------------------- windows
-    def _prefix_sums(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """Cumulative sums of values (gaps as 0) with a leading 0 column, and of gap counts.
+    @functools.cached_property
+    def windows(self) -> WindowEngine:
+        """The grid's window-cost engine (slot-major prefix sums), built on first use.
 
-        The gap counts are None when the grid has no gap: a gap-free grid (the common case once a
-        forecast is filled) then costs one ``cumsum`` and no NaN bookkeeping.
+        A cached property, not a field: ``dataclasses.replace`` (select, between, fill, ...) makes a new
+        grid whose engine is built from its own values, so no cache can go stale.
         """
-        cached = self._prefix.get("sums")
-        if cached is None:
-            rows, n = self.values.shape
-            sums = np.zeros((rows, n + 1))
-            np.add.accumulate(self.values, axis=1, out=sums[:, 1:])  # cumsum without its wrapper
-            gaps = None
-            if not all(map(math.isfinite, sums[:, -1].tolist())):  # a NaN (or inf) makes a row's total so
-                if np.isinf(self.values).any():
-                    r = int(np.flatnonzero(np.isinf(self.values).any(axis=1))[0])
-                    raise InputError(f"region {self.regions[r]} has an infinite intensity: use finite numbers, "
-                                     "NaN for gaps")
-                nan = np.isnan(self.values)
-                np.add.accumulate(np.where(nan, 0.0, self.values), axis=1, out=sums[:, 1:])
-                gaps = np.zeros((rows, n + 1), dtype=np.int64)
-                np.add.accumulate(nan, axis=1, dtype=np.int64, out=gaps[:, 1:])
-            cached = self._prefix["sums"] = (sums, gaps)
-        return cached
+        return WindowEngine(self.values.T, labels=self.regions)
 
     def _window_slot_sums(self, duration_s: float) -> tuple[np.ndarray, np.ndarray | None]:
-        """Sum of value x slot weight for every start (regions x n_starts), and where a gap is used.
+        """Sum of value x slot weight for every start (n_starts x regions), and where a gap is used.
 
         The mask is None when the grid has no gap. Multiply by ``step_s / 3600 * power_kw`` for grams.
         """
         whole, frac = self._split_duration(duration_s)
-        tail = 1 if frac > 0 else 0
-        n_starts = self.n_slots - whole - tail + 1
-        if n_starts <= 0:
+        if self.n_slots - whole - (1 if frac > 0 else 0) + 1 <= 0:
             raise InputError(
                 f"duration {duration_s} s is longer than the grid ({self.n_slots * self.step_s} s): "
                 "give a longer intensity series or a shorter job"
             )
-        sums, gaps = self._prefix_sums()
-        cost = sums[:, whole:whole + n_starts] - sums[:, :n_starts]
-        bad = None if gaps is None else (gaps[:, whole:whole + n_starts] - gaps[:, :n_starts]) > 0
-        if tail:
-            last = self.values[:, whole:whole + n_starts]
-            if bad is None:
-                cost += frac * last
-            else:
-                last_nan = np.isnan(last)
-                cost += frac * np.where(last_nan, 0.0, last)
-                bad |= last_nan
-        return cost, bad
+        return self.windows.slot_starts(whole, frac)
 
     def window_emissions_g(self, duration_s: float, power_kw: float = 1.0) -> np.ndarray:
         """Emissions (g) of a job drawing ``power_kw`` for ``duration_s``, for every start, every region.
@@ -409,10 +524,10 @@ class IntensityGrid:
         touches a gap is NaN. Computed from prefix sums: O(regions x slots) whatever the duration.
         """
         cost, bad = self._window_slot_sums(duration_s)
-        cost *= self.step_s / 3600.0 * power_kw
+        cost = cost * (self.step_s / 3600.0 * power_kw)
         if bad is not None:
             cost[bad] = np.nan
-        return cost
+        return cost.T
 
     def window_mean_g_per_kwh(self, duration_s: float) -> np.ndarray:
         """Mean intensity over every window (regions x n_starts), NaN where the window has a gap."""
@@ -433,25 +548,25 @@ class IntensityGrid:
                     power_kw: float = 1.0) -> BestWindow:
         """The cleanest slot-boundary start in ``[earliest, latest_start]`` over all regions."""
         cost, bad = self._window_slot_sums(duration_s)
-        a = 0 if earliest is None else max(-(-(to_datetime64(earliest).astype(np.int64)
-                                                - self.start.astype(np.int64)) // self.step_s), 0)
-        b = cost.shape[1] if latest_start is None else min(self.slot_at(latest_start) + 1, cost.shape[1])
+        t0 = self.start_s
+        a = 0 if earliest is None else max(-(-(int(to_datetime64(earliest).astype(np.int64)) - t0) // self.step_s), 0)
+        b = cost.shape[0] if latest_start is None else min(self.slot_at(latest_start) + 1, cost.shape[0])
         if b <= a:
             raise InputError(
                 "no start between earliest and latest_start lets the job finish inside the grid: "
                 "widen the window or extend the intensity series"
             )
-        sub = cost if a == 0 and b == cost.shape[1] else cost[:, a:b]
+        sub = cost if a == 0 and b == cost.shape[0] else cost[a:b]
         if bad is not None:
-            sub_bad = bad[:, a:b]
+            sub_bad = bad[a:b]
             if sub_bad.all():
                 raise GapError("every candidate window touches a gap: fill the grid (IntensityGrid.fill) first")
             sub = np.where(sub_bad | np.isnan(sub), np.inf, sub)  # NaN also from inf - inf
-        r, i = divmod(int(sub.argmin()), sub.shape[1])  # the method skips np.argmin's dispatch
-        emissions = float(sub[r, i]) * (self.step_s / 3600.0) * power_kw
+        i, r = divmod(int(sub.argmin()), sub.shape[1])  # start-major: the earliest start wins a tie
+        emissions = float(sub[i, r]) * (self.step_s / 3600.0) * power_kw
         return BestWindow(
             region=self.regions[r],
-            start=np.datetime64(int(self.start.astype(np.int64)) + int(a + i) * self.step_s, "s"),
+            start=np.datetime64(t0 + (a + i) * self.step_s, "s"),
             duration_s=float(duration_s),
             mean_g_per_kwh=emissions / power_kw / (duration_s / 3600.0),
             emissions_g_per_kw=emissions / power_kw,
