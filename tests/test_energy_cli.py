@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from greenci.energy import read_records
-from greenci.energy.cli import register
+from greenci.cli.energy import register
 
 IPMI = """    Instantaneous power reading:                   {w} Watts
     Minimum during sampling period:                 48 Watts

@@ -20,6 +20,7 @@ import pytest
 from greenci.energy import CsvSink, measure, read_records, run_measured
 from greenci.energy.meter import CommandNotFoundError, MeasureOptions
 from greenci.errors import InputError
+from greenci.usecases.measure import measure_command
 
 BUSY = "import time\nt = time.time()\nwhile time.time() - t < {s}: pass\n"
 FAST = {"interval_s": 0.1, "gpu": False, "rapl_root": "/nonexistent/powercap"}
@@ -73,7 +74,7 @@ def test_emissions_from_intensity_files(tmp_path: Path) -> None:
                                         for h in range(-2, 3)]
     path = tmp_path / "gb_ci.csv"
     path.write_text("\n".join(rows) + "\n")
-    result = run_measured(py("pass"), **FAST, intensity_files=(str(path),), pue=1.2)
+    result = measure_command(py("pass"), MeasureOptions(**FAST, pue=1.2), intensity_files=(str(path),))
     assert result.region == "GB" and not result.synthetic
     assert result.intensity_g_per_kwh == pytest.approx(250)
     assert result.emissions_g == pytest.approx(250 * result.facility_energy_kwh)
@@ -84,7 +85,7 @@ def test_intensity_files_that_miss_the_run_fail_with_a_fix(tmp_path: Path) -> No
     path = tmp_path / "gb_ci.csv"
     path.write_text("Time,Carbon Intensity\n2020-01-01 00:00:00,250\n2020-01-01 01:00:00,250\n")
     with pytest.raises(InputError, match="not covered by the intensity series"):
-        run_measured(py("pass"), **FAST, intensity_files=(str(path),))
+        measure_command(py("pass"), MeasureOptions(**FAST), intensity_files=(str(path),))
 
 
 def test_records_go_to_the_sink(tmp_path: Path) -> None:
@@ -134,7 +135,7 @@ def test_an_exception_in_the_block_is_measured_and_propagates() -> None:
 
 # ====================================================================== the CLI in a real process
 def run_cli(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "greenci.energy.cli", "measure", "--rapl-root", "/nonexistent",
+    return subprocess.run([sys.executable, "-m", "greenci.cli.energy", "measure", "--rapl-root", "/nonexistent",
                            "--interval-s", "0.1", "--no-gpu", *args], capture_output=True, text=True, timeout=60,
                           **kwargs)  # type: ignore[call-overload]
 
@@ -174,7 +175,7 @@ def test_signals_are_forwarded_to_the_child(sig: int, expected: int) -> None:
              "signal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\n"
              "print('ready', flush=True)\n"
              "time.sleep(30)\n")
-    proc = subprocess.Popen([sys.executable, "-m", "greenci.energy.cli", "measure", "--rapl-root", "/nonexistent",
+    proc = subprocess.Popen([sys.executable, "-m", "greenci.cli.energy", "measure", "--rapl-root", "/nonexistent",
                              "--interval-s", "0.1", "--no-gpu", "--report", "none", "--", sys.executable, "-c", child],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:

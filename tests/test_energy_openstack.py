@@ -23,7 +23,7 @@ from loopback import loopback_server
 from typer.testing import CliRunner
 
 from greenci.energy.ceilometer import CeilometerClient
-from greenci.energy.cli import register
+from greenci.cli.energy import register
 from greenci.energy.gnocchi import GnocchiClient, KeystoneAuth
 from greenci.energy.redfish import RedfishClient
 from greenci.errors import AuthenticationError, SourceError

@@ -13,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from greenci.insights.cli import register
+from greenci.cli.insights import register
 from greenci.insights.selfenergy import SelfEnergy
 
 runner = CliRunner()
@@ -98,7 +98,7 @@ def test_impact_needs_a_table_or_the_demo() -> None:
 
 
 def test_importing_greenci_and_the_insights_cli_stays_light() -> None:
-    code = ("import sys, greenci, greenci.insights, greenci.insights.cli, greenci.insights.indicators, "
+    code = ("import sys, greenci, greenci.insights, greenci.cli.insights, greenci.insights.indicators, "
             "greenci.insights.burnout, greenci.insights.impact, greenci.insights.explain; "
             f"print([m for m in {HEAVY!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

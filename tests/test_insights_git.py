@@ -15,7 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from greenci.errors import InputError
-from greenci.insights.cli import register
+from greenci.cli.insights import register
 from greenci.insights.git_activity import parse_log, read_git_log
 from greenci.insights.indicators import Identities, build_indicators
 

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 from greenci.cli import app
 from greenci.errors import DataFormatError, InputError
 from greenci.grid import IntensityGrid
-from greenci.jobs import Job, JobTable
-from greenci.planner import plan_job
+from greenci.forecast import GridForecasts
+from greenci.jobs import HistoryIndex, Job, JobTable
+from greenci.usecases.plan import plan_job
 from greenci.workflows import read_workflow
 
 LISTING = """
@@ -80,7 +81,7 @@ def _grid() -> IntensityGrid:
 def test_plan_job_waits_for_the_clean_hour_on_a_perfect_forecast() -> None:
     job = Job(id="j", repo="r", workflow="w", submitted_at=datetime(2022, 10, 12, 1, tzinfo=UTC),
               duration_estimate_s=3600, event="schedule", buffer_s=6 * 3600)
-    d = plan_job(job, _grid(), forecast="perfect")
+    d = plan_job(job, intensity=GridForecasts(_grid(), "perfect"))
     assert d.region == "B" and d.start == "2022-10-12T04:00:00Z" and d.wait_s == 3 * 3600
     # estimate = 1 h x 1.5 (no history); baseline mean of A and B now = (200 + 300) / 2 per kW-hour
     assert d.duration_estimate_s == pytest.approx(5400)
@@ -94,7 +95,7 @@ def test_plan_job_uses_only_earlier_runs_of_its_workflow() -> None:
     history = JobTable.build(submitted_s=[sub - 7200, sub - 3600, sub + 3600], duration_s=[600.0, 600.0, 99999.0],
                              repo=["r"] * 3, workflow=["w"] * 3)
     job = Job(id="j", repo="r", workflow="w", submitted_at=datetime(2022, 10, 12, 1, tzinfo=UTC))
-    d = plan_job(job, _grid(), history=history, forecast="perfect")
+    d = plan_job(job, intensity=GridForecasts(_grid(), "perfect"), history=HistoryIndex(history))
     assert d.history_runs == 2
     assert d.duration_estimate_s == pytest.approx(600 * (1 + 0.5 / np.sqrt(3)))
 
@@ -102,8 +103,8 @@ def test_plan_job_uses_only_earlier_runs_of_its_workflow() -> None:
 def test_opted_out_job_runs_now_in_the_cleanest_region() -> None:
     job = Job(id="j", repo="r", workflow="w", submitted_at=datetime(2022, 10, 12, 1, tzinfo=UTC),
               duration_estimate_s=3600, carbon_aware=False)
-    d = plan_job(job, _grid(), forecast="perfect")
-    assert d.wait_s == 0 and d.region == "A" and "carbon-aware: false" in d.reason
+    d = plan_job(job, intensity=GridForecasts(_grid(), "perfect"))
+    assert d.wait_s == 0 and d.region == "A" and "carbon-aware: no" in d.reason
 
 
 def test_schedule_cli_reads_the_workflow_file(tmp_path: Path) -> None:

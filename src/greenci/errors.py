@@ -8,9 +8,17 @@ from __future__ import annotations
 
 
 class GreenciError(Exception):
-    """Base of every error greenci raises on purpose."""
+    """Base of every error greenci raises on purpose.
+
+    ``field`` names the request field the message is about (e.g. ``energy_kwh``), so that a shell can
+    show it in its own terms (the CLI as ``--energy-kwh``, the service as a JSON pointer).
+    """
 
     exit_code: int = 1
+
+    def __init__(self, *args: object, field: str | None = None) -> None:
+        super().__init__(*args)
+        self.field = field
 
 
 class InputError(GreenciError, ValueError):
@@ -23,7 +31,7 @@ class DataFormatError(InputError):
     """A file or payload could not be read as the format it claims to be."""
 
     def __init__(self, message: str, *, path: str | None = None, row: int | None = None,
-                 column: str | None = None) -> None:
+                 column: str | None = None, field: str | None = None) -> None:
         where = []
         if path is not None:
             where.append(str(path))
@@ -32,7 +40,7 @@ class DataFormatError(InputError):
         if column is not None:
             where.append(f"column {column!r}")
         prefix = " ".join(where)
-        super().__init__(f"{prefix}: {message}" if prefix else message)
+        super().__init__(f"{prefix}: {message}" if prefix else message, field=field)
         self.path = path
         self.row = row
         self.column = column

@@ -37,16 +37,20 @@ that corrupting the future changes neither.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import ClassVar, Protocol, runtime_checkable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 from greenci.errors import InputError
 from greenci.grid import IntensityGrid
 from greenci.timeutil import iso, to_datetime64
+
+if TYPE_CHECKING:
+    from greenci.scheduling.kernel import ForecastSurface
 
 HOUR_S = 3600
 DAY_S = 24 * HOUR_S
@@ -583,3 +587,165 @@ def forecast_cube(grid: IntensityGrid, model_name: str, horizon_slots: int,
         refit = max(1, int(refit_every_h * 3600 // grid.step_s))
         return model._at_issues(held, grid.values, start_s, grid.step_s, issues, leads, refit_every=refit)
     return model._at_issues(held, grid.values, start_s, grid.step_s, issues, leads)  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------------------- issued forecasts
+@dataclass(frozen=True, eq=False)
+class IssuedForecast:
+    """What a decider may know at one instant: forecasts per region from the slot boundary at or before it.
+
+    ``grid`` starts at that boundary (the slot in progress is part of the forecast: a job may start in
+    it), its values are forecasts (or, for ``perfect``, the actuals: ``oracle`` says so). ``method`` says
+    in words what produced it; ``fallback`` names the fallback step used (None: the source answered).
+    """
+
+    grid: IntensityGrid
+    issued_at_s: int
+    method: str
+    fallback: str | None = None
+    oracle: bool = False
+    note: str = ""
+
+    @functools.cached_property
+    def surface(self) -> ForecastSurface:
+        """The kernel's view of it: one issue (index 0) at ``grid.start``, the last value held beyond."""
+        from greenci.scheduling.kernel import ForecastSurface
+
+        return ForecastSurface(self.grid.values[:, None, :], self.grid.step_s, first_issue=0)
+
+    def select(self, regions: Sequence[str]) -> IssuedForecast:
+        """The same forecast for ``regions`` only (in that order)."""
+        if tuple(regions) == self.grid.regions:
+            return self
+        return replace(self, grid=self.grid.select(list(regions)))
+
+
+@runtime_checkable
+class ForecastProvider(Protocol):
+    """Where decisions get intensity: a forecast issued at an instant, and what actually happened.
+
+    Implementations: :class:`GridForecasts` (a history grid and a model, fitted once per issue time),
+    :class:`greenci.sources.providers.ClientForecasts` (an API), and the fallback chain
+    (:class:`greenci.sources.fallback.FallbackChain`) around either.
+    """
+
+    name: str
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """Regions this provider can forecast (empty: any the API knows)."""
+        ...
+
+    def forecast(self, regions: Sequence[str], issued_at_s: int, horizon_s: float) -> IssuedForecast:
+        """Forecasts for ``regions`` known at ``issued_at_s``, at least ``horizon_s`` long where possible."""
+        ...
+
+
+class GridForecasts:
+    """Forecasts made from a history grid by a model, fitted once per issue time and kept (LRU).
+
+    Why a cache: a CI fleet asks many times within one slot (a push starts a dozen jobs); the first
+    question fits the model on what was known at that slot boundary, the others reuse the fit. Keys are
+    (issue slot, regions, horizon); a horizon shorter than one cached for the same issue reuses it.
+    ``forecast_many`` fills the cache for many issue times in one vectorised pass (batches, replays).
+    Forecasts never see a slot that had not ended at their issue time; ``perfect`` returns the actuals,
+    labelled oracle.
+    """
+
+    def __init__(self, grid: IntensityGrid, model: str = "ridge", *, label: str = "", capacity: int = 256,
+                 min_horizon_s: float = 48 * HOUR_S) -> None:
+        if model != "perfect":
+            make_forecaster(model)
+        self.grid = grid
+        self.model = model
+        self.name = f"{model} forecast on {label or ', '.join(grid.sources[:2]) or 'the history grid'}"
+        self._capacity = int(capacity)
+        self._min_horizon_slots = max(1, int(np.ceil(min_horizon_s / grid.step_s)))
+        self._cache: dict[tuple[int, int], IssuedForecast] = {}  # (issue slot, horizon slots) -> all regions
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return self.grid.regions
+
+    def _issue_slot(self, issued_at_s: int) -> int:
+        slot = (int(issued_at_s) - self.grid.start_s) // self.grid.step_s
+        if slot < 1:
+            raise InputError(
+                f"a forecast issued at {iso(np.datetime64(int(issued_at_s), 's'))} needs intensity before it: the "
+                f"data starts {iso(self.grid.start)}; give intensity covering the weeks before the decision")
+        if slot >= self.grid.n_slots:
+            raise InputError(
+                f"a forecast issued at {iso(np.datetime64(int(issued_at_s), 's'))} is after the intensity data "
+                f"ends ({iso(self.grid.end)}): give intensity up to the decision time, or an API source")
+        return int(slot)
+
+    def horizon_slots(self, horizon_s: float) -> int:
+        """Slots of a forecast covering ``horizon_s`` (at least the provider's minimum, 48 h by default)."""
+        need = int(np.ceil(max(float(horizon_s), 1.0) / self.grid.step_s))
+        return max(need, self._min_horizon_slots)
+
+    def forecast(self, regions: Sequence[str], issued_at_s: int, horizon_s: float) -> IssuedForecast:
+        slot = self._issue_slot(issued_at_s)
+        need = self.horizon_slots(horizon_s)
+        hit = next((f for (s, h), f in self._cache.items() if s == slot and h >= need), None)
+        if hit is None:
+            self.forecast_many(np.array([slot]), need)
+            hit = self._cache[(slot, need)]
+        else:
+            self._cache[(slot, hit.grid.n_slots)] = self._cache.pop((slot, hit.grid.n_slots))  # most recent last
+        return hit.select(regions)  # the same object (and its kernel surface) for every job of the slot
+
+    def forecast_many(self, slots: np.ndarray, horizon_slots: int) -> None:
+        """Fit and keep the forecasts issued at ``slots`` (slot indices of the grid), vectorised."""
+        slots = np.unique(np.asarray(slots, dtype=np.int64))
+        todo = np.array([s for s in slots if (int(s), horizon_slots) not in self._cache], dtype=np.int64)
+        if todo.size:
+            cube = forecast_cube(self.grid, self.model, horizon_slots, todo)
+            for k, s in enumerate(todo):
+                start = self.grid.start + np.timedelta64(int(s) * self.grid.step_s, "s")
+                grid = IntensityGrid(self.grid.regions, start, self.grid.step_s, cube[:, k, :], self.grid.signal,
+                                     self.grid.synthetic, (f"forecast:{self.model}", *self.grid.sources))
+                self._cache[(int(s), horizon_slots)] = IssuedForecast(
+                    grid, int(start.astype(np.int64)), self.name, oracle=self.model == "perfect")
+        while len(self._cache) > max(self._capacity, slots.size):
+            self._cache.pop(next(iter(self._cache)))
+
+    def intensity_over(self, region: str, start_s: int, end_s: int) -> IntensityGrid:
+        """One region's values (the whole history grid: the caller checks it covers ``[start_s, end_s)``)."""
+        del start_s, end_s
+        return self.grid.select([region])
+
+    def history(self, regions: Sequence[str], start_s: int, end_s: int) -> IntensityGrid:
+        """What actually happened over ``[start_s, end_s)`` (for accounting and fallback profiles)."""
+        return self.grid.select(list(regions)).between(np.datetime64(int(start_s), "s"),
+                                                       np.datetime64(int(end_s), "s"))
+
+
+def profile_forecast(times_s: np.ndarray, values: np.ndarray, issued_at_s: int, horizon_s: float,
+                     step_s: int = HOUR_S) -> tuple[np.ndarray, str]:
+    """A region's historical profile as a forecast: the mean of each UTC hour of the week over past weeks.
+
+    Only values before ``issued_at_s`` are read. Hours of the week never seen take the mean of their hour
+    of the day, then the overall mean; no past value at all gives NaN. Returns the values of the slots of
+    ``step_s`` from the boundary at or before ``issued_at_s`` covering ``horizon_s``, and how it was made.
+    """
+    t = np.asarray(times_s, dtype=np.int64)
+    v = np.asarray(values, dtype=np.float64)
+    past = (t < issued_at_s) & np.isfinite(v)
+    t, v = t[past], v[past]
+    start = int(issued_at_s) // step_s * step_s
+    n = max(1, int(np.ceil((issued_at_s - start + float(horizon_s)) / step_s)))
+    slots = start + np.arange(n, dtype=np.int64) * step_s
+    if not t.size:
+        return np.full(n, np.nan), "no past value"
+    how = (t // HOUR_S + 72) % 168  # hour of the week, Monday 00:00 UTC = 0 (1970-01-01 was a Thursday)
+    week_sum = np.bincount(how, weights=v, minlength=168)
+    week_n = np.bincount(how, minlength=168)
+    day_sum = np.bincount(how % 24, weights=v, minlength=24)
+    day_n = np.bincount(how % 24, minlength=24)
+    target = (slots // HOUR_S + 72) % 168
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(week_n[target] > 0, week_sum[target] / week_n[target],
+                       np.where(day_n[target % 24] > 0, day_sum[target % 24] / day_n[target % 24], v.mean()))
+    weeks = (int(t[-1]) - int(t[0])) / WEEK_S
+    return out, f"hour-of-week mean over {weeks:.1f} weeks of past values"

@@ -12,8 +12,12 @@ Duration estimate (``estimate_durations``), for a job with ``n`` earlier runs of
     buffer = b0 / sqrt(1 + n)      b0 = 0.5: +50 % with no history, +15 % after 10 runs, +5 % after 99
     estimate = base * (1 + buffer)
 
-A job with neither history nor user estimate has no estimate (NaN): strategies take their cold-start
-path for it (round-robin, as in the study).
+A job with neither history nor user estimate has no estimate of its own. :func:`estimate_durations`
+leaves it NaN (the study's strategies then take round-robin, as in the study) and
+:func:`cold_start_estimates` fills it, in order, from the P90 of earlier runs of the same workflow, then
+of the same repository (each x (1 + b0): nothing is known of this job itself), else
+:data:`DEFAULT_ESTIMATE_S` (10 min, about the P90 of the real GitHub Actions runs in the shared data).
+Every estimate says where it came from (:data:`ESTIMATE_SOURCES`) and what weight the user's kept.
 """
 
 from __future__ import annotations
@@ -28,6 +32,12 @@ import numpy as np
 from greenci.errors import InputError
 
 TRIGGERS = ("push", "pull_request", "schedule", "workflow_dispatch", "other")
+#: the documented default for a job nothing is known of (no history of the job, its workflow or repository)
+DEFAULT_ESTIMATE_S = 600.0
+#: where an estimate came from (codes in ``DurationEstimates.source``)
+ESTIMATE_SOURCES: tuple[str, ...] = ("none", "history", "history and your estimate", "your estimate",
+                                     "workflow history", "repository history", "default")
+EST_NONE, EST_HISTORY, EST_BLEND, EST_USER, EST_WORKFLOW, EST_REPO, EST_DEFAULT = range(len(ESTIMATE_SOURCES))
 _EPOCH = np.datetime64(0, "s")
 
 
@@ -63,11 +73,12 @@ class Job:
     deadline: datetime | None = None
     buffer_s: float | None = None
     allowed_regions: tuple[str, ...] | None = None
-    carbon_aware: bool = True
+    carbon_aware: bool | None = None  # True: opted in (may wait even if someone waits), False: opted out
     power_kw: float = 1.0
     priority: int = 0
     interruptible: bool = False
     default_branch: bool = True
+    crons: tuple[str, ...] = ()  # the workflow's schedule: a periodic job may wait until its next run
 
     def __post_init__(self) -> None:
         if self.submitted_at.tzinfo is None:
@@ -109,6 +120,7 @@ class JobTable:
     interruptible: np.ndarray
     default_branch: np.ndarray
     allowed_regions: tuple[tuple[str, ...] | None, ...] | None = None
+    opted_in: np.ndarray | None = None  # the workflow says carbon-aware: yes (None: nobody opted in)
     synthetic: bool = False
     source: str = ""
     notes: tuple[str, ...] = field(default=())
@@ -119,12 +131,16 @@ class JobTable:
                      "deadline_s", "buffer_s", "carbon_aware", "power_kw", "interruptible", "default_branch"):
             if len(getattr(self, name)) != n:
                 raise InputError(f"job table column {name} has {len(getattr(self, name))} rows, expected {n}")
-        if n and np.any(np.diff(self.submitted_s) < 0):
+        if n > 1 and np.any(np.diff(self.submitted_s) < 0):
             raise InputError("jobs must be in arrival order: sort by submitted time (JobTable.sorted())")
         bad = ~(self.duration_s > 0)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise InputError(f"job {self.ids[i]}: duration {self.duration_s[i]} s must be > 0")
+        if self.opted_in is None:
+            object.__setattr__(self, "opted_in", np.zeros(n, dtype=bool))
+        elif len(self.opted_in) != n:
+            raise InputError(f"job table column opted_in has {len(self.opted_in)} rows, expected {n}")
         if self.allowed_regions is not None and len(self.allowed_regions) != n:
             raise InputError("allowed_regions must have one entry per job (None = any region)")
 
@@ -167,6 +183,7 @@ class JobTable:
             power_kw=col("power_kw", 1.0, np.float64),
             interruptible=col("interruptible", False, bool),
             default_branch=col("default_branch", True, bool),
+            opted_in=col("opted_in", False, bool),
         )
         if columns:
             raise InputError(f"unknown job column(s) {', '.join(columns)}")
@@ -174,16 +191,21 @@ class JobTable:
             allowed = tuple(allowed[i] for i in order)  # type: ignore[index]
         return cls(**table, allowed_regions=allowed, synthetic=synthetic, source=source, notes=notes)
 
-    def keys(self) -> np.ndarray:
-        """Integer code of each job's (repo, workflow, job) history key, numbered by first appearance.
+    def keys(self, level: str = "job") -> np.ndarray:
+        """Integer code of each job's history key, numbered by first appearance.
 
-        Each column is factorised on its own (hashing, no sort) and the codes are combined, so no joined
-        strings are built: ~15x faster on a million jobs, and no separator inside a name can merge keys.
+        ``level``: ``"job"`` (repo, workflow, job), ``"workflow"`` (repo, workflow) or ``"repo"``. Each
+        column is factorised on its own (hashing, no sort) and the codes are combined, so no joined strings
+        are built: ~15x faster on a million jobs, and no separator inside a name can merge keys.
         """
         import pandas as pd
 
+        columns = {"job": (self.repo, self.workflow, self.job_name), "workflow": (self.repo, self.workflow),
+                   "repo": (self.repo,)}.get(level)
+        if columns is None:
+            raise InputError(f"history level {level!r} is unknown: use job, workflow or repo")
         codes = np.zeros(len(self), dtype=np.int64)
-        for column in (self.repo, self.workflow, self.job_name):
+        for column in columns:
             c, uniques = pd.factorize(column, use_na_sentinel=False)
             codes, _ = pd.factorize(codes * len(uniques) + c)  # compact again: codes stay < rows
         return codes.astype(np.int64)
@@ -193,7 +215,7 @@ class JobTable:
         index = np.sort(np.asarray(index))
         cols = {name: getattr(self, name)[index] for name in (
             "ids", "repo", "workflow", "job_name", "event", "submitted_s", "duration_s", "user_estimate_s",
-            "deadline_s", "buffer_s", "carbon_aware", "power_kw", "interruptible", "default_branch")}
+            "deadline_s", "buffer_s", "carbon_aware", "power_kw", "interruptible", "default_branch", "opted_in")}
         allowed = None if self.allowed_regions is None else tuple(self.allowed_regions[i] for i in index)
         return JobTable(**cols, allowed_regions=allowed, synthetic=self.synthetic, source=self.source,
                         notes=self.notes)
@@ -234,19 +256,18 @@ class RunHistory:
         """A new history with one more finished run (the feedback loop)."""
         return RunHistory(self.key, np.r_[self.submitted_s, submitted_s], np.r_[self.durations_s, duration_s])
 
+    def quantile_s(self, model: DurationModel | None = None) -> float:
+        """The P90 (``model.quantile``) of the last ``model.window`` runs, NaN without runs."""
+        m = model or DurationModel()
+        if not len(self):
+            return float("nan")
+        recent = np.sort(self.durations_s[-m.window:])
+        return float(recent[int(np.ceil(m.quantile * (recent.size - 1)))])
+
     def estimate(self, user_estimate_s: float | None = None, model: DurationModel | None = None) -> float:
         """Duration estimate for the next run (NaN when there is neither history nor a user estimate)."""
-        m = model or DurationModel()
-        n = len(self)
-        recent = np.sort(self.durations_s[-m.window:])
-        q = recent[int(np.ceil(m.quantile * (recent.size - 1)))] if n else np.nan
-        u = np.nan if user_estimate_s is None else float(user_estimate_s)
-        w = m.user_weight_k / (m.user_weight_k + n) if m.user_weight_k > 0 else 0.0
-        if n and np.isfinite(u):
-            base = w * u + (1 - w) * q
-        else:
-            base = q if n else u
-        return float(base * (1 + m.buffer0 / np.sqrt(1.0 + n)))
+        return estimate_one(self, user_estimate_s, model=model).estimate_s if (len(self) or user_estimate_s) \
+            else float("nan")
 
     @staticmethod
     def from_table(jobs: JobTable) -> dict[tuple[str, str, str], RunHistory]:
@@ -263,18 +284,84 @@ class RunHistory:
         return out
 
 
+def estimate_one(own: RunHistory, user_estimate_s: float | None = None, *, workflow: RunHistory | None = None,
+                 repo: RunHistory | None = None, model: DurationModel | None = None) -> Estimate:
+    """One job's estimate: the module's formula on its own earlier runs, then the cold-start levels.
+
+    The same numbers :func:`estimate_durations` and :func:`cold_start_estimates` give inside a replay.
+    """
+    m = model or DurationModel()
+    n = len(own)
+    u = None if user_estimate_s is None or not np.isfinite(user_estimate_s) else float(user_estimate_s)
+    if n or u is not None:
+        q = own.quantile_s(m)
+        w = m.user_weight_k / (m.user_weight_k + n) if m.user_weight_k > 0 else 0.0
+        if n and u is not None:
+            base, source, weight = w * u + (1 - w) * q, "history and your estimate", w
+        elif n:
+            base, source, weight = q, "history", None
+        else:
+            base, source, weight = float(u), "your estimate", 1.0  # type: ignore[arg-type]
+        return Estimate(float(base * (1 + m.buffer0 / np.sqrt(1.0 + n))), n, weight, source)
+    for level, name in ((workflow, "workflow history"), (repo, "repository history")):
+        if level is not None and len(level):
+            return Estimate(level.quantile_s(m) * (1 + m.buffer0), len(level), None, name)
+    return Estimate(DEFAULT_ESTIMATE_S, 0, None, "default")
+
+
 @dataclass(frozen=True)
 class DurationEstimates:
-    """Per-job estimate and what it was made from."""
+    """Per-job estimate and what it was made from (``source`` indexes :data:`ESTIMATE_SOURCES`)."""
 
     estimate_s: np.ndarray
     history_runs: np.ndarray
     history_quantile_s: np.ndarray
     buffer_share: np.ndarray
+    user_weight: np.ndarray | None = None  # weight the user's estimate kept (NaN: none given)
+    source: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.estimate_s)
+        if self.user_weight is None:
+            object.__setattr__(self, "user_weight", np.full(n, np.nan))
+        if self.source is None:
+            object.__setattr__(self, "source", np.where(np.isfinite(self.estimate_s), EST_HISTORY, EST_NONE))
 
     @property
     def known(self) -> np.ndarray:
         return np.isfinite(self.estimate_s)
+
+    def take(self, index: np.ndarray) -> DurationEstimates:
+        return DurationEstimates(self.estimate_s[index], self.history_runs[index], self.history_quantile_s[index],
+                                 self.buffer_share[index], self.user_weight[index], self.source[index])
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One job's duration estimate, said in words a person can check (paper §3.4: tell the user when
+    history takes over)."""
+
+    estimate_s: float
+    history_runs: int
+    user_weight: float | None
+    source: str
+
+    def explain(self) -> str:
+        if self.source == "default":
+            return f"{self.estimate_s / 60:.1f} min: the documented default (nothing known of this job yet)"
+        if self.source in ("workflow history", "repository history"):
+            return (f"{self.estimate_s / 60:.1f} min from the {self.source} ({self.history_runs} earlier runs): "
+                    "this job has no run of its own yet")
+        text = f"{self.estimate_s / 60:.1f} min from {self.history_runs} earlier runs"
+        if self.user_weight is not None:
+            text += f"; your estimate kept {100 * self.user_weight:.0f} % weight"
+        return text
+
+    def as_estimates(self) -> DurationEstimates:
+        """The same estimate as a one-row :class:`DurationEstimates` (what strategies read)."""
+        return DurationEstimates(np.array([self.estimate_s]), np.array([self.history_runs]), np.array([np.nan]),
+                                 np.array([0.0]), np.array([np.nan if self.user_weight is None else self.user_weight]),
+                                 np.array([ESTIMATE_SOURCES.index(self.source)]))
 
 
 def history_quantiles(keys: np.ndarray, durations_s: np.ndarray, *, quantile: float = 0.9,
@@ -325,8 +412,33 @@ def estimate_durations(jobs: JobTable, model: DurationModel | None = None) -> Du
     base = np.where(has_q & has_u, w * np.where(has_u, u, 0) + (1 - w) * np.where(has_q, q, 0),
                     np.where(has_q, q, np.where(has_u, u, np.nan)))
     buffer = m.buffer0 / np.sqrt(1.0 + n)
+    source = np.select([has_q & has_u, has_q, has_u], [EST_BLEND, EST_HISTORY, EST_USER], EST_NONE)
+    weight = np.where(has_u, np.where(has_q, w, 1.0), np.nan)
     return DurationEstimates(estimate_s=base * (1 + buffer), history_runs=n, history_quantile_s=q,
-                             buffer_share=buffer)
+                             buffer_share=buffer, user_weight=weight, source=source)
+
+
+def cold_start_estimates(jobs: JobTable, estimates: DurationEstimates,
+                         model: DurationModel | None = None) -> DurationEstimates:
+    """Fill the estimates a job's own history and user estimate could not give (see the module docstring).
+
+    Only earlier runs count at every level, so a replay never peeks at a job's own runtime.
+    """
+    cold = ~np.isfinite(estimates.estimate_s)
+    if not cold.any():
+        return estimates
+    m = model or DurationModel()
+    est, source = estimates.estimate_s.copy(), estimates.source.copy()
+    runs = estimates.history_runs.copy()
+    for level, code in (("workflow", EST_WORKFLOW), ("repo", EST_REPO)):
+        q, n = history_quantiles(jobs.keys(level), jobs.duration_s, quantile=m.quantile, window=m.window)
+        fill = cold & np.isfinite(q)
+        est[fill] = q[fill] * (1 + m.buffer0)
+        source[fill], runs[fill] = code, n[fill]
+        cold &= ~fill
+    est[cold], source[cold] = DEFAULT_ESTIMATE_S, EST_DEFAULT
+    return DurationEstimates(est, runs, estimates.history_quantile_s, np.where(np.isfinite(estimates.estimate_s),
+                             estimates.buffer_share, m.buffer0), estimates.user_weight, source)
 
 
 @dataclass(frozen=True)
@@ -394,3 +506,58 @@ def _offset_s(epoch_s: int, tz: ZoneInfo) -> int:
     dt = datetime.fromtimestamp(epoch_s, tz)
     delta = dt.utcoffset() or timedelta(0)
     return int(delta.total_seconds())
+
+
+class HistoryIndex:
+    """Earlier runs by job, workflow and repository, from a run table: a run-history store in memory.
+
+    What the one-job planner asks: the runs of a job (and, for a cold start, of its workflow and
+    repository) that finished before an instant. Built once from a trace (``greenci schedule --history``)
+    or fed run by run (:meth:`add`, the feedback loop); lookups are dictionary reads and binary searches.
+    """
+
+    def __init__(self, jobs: JobTable | None = None) -> None:
+        self._runs: dict[tuple[str, ...], list[np.ndarray]] = {}
+        self._built: dict[tuple[str, ...], RunHistory] = {}
+        if jobs is not None and len(jobs):
+            for level, cols in (("job", (jobs.repo, jobs.workflow, jobs.job_name)),
+                                ("workflow", (jobs.repo, jobs.workflow)), ("repo", (jobs.repo,))):
+                codes = jobs.keys(level)
+                order = np.argsort(codes, kind="stable")
+                bounds = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1], True])
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                    idx = order[a:b]
+                    key = (level, *(str(c[idx[0]]) for c in cols))
+                    self._runs[key] = [jobs.submitted_s[idx], jobs.duration_s[idx]]
+
+    def __len__(self) -> int:
+        return sum(v[0].size for k, v in self._runs.items() if k[0] == "repo")
+
+    def add(self, repo: str, workflow: str, job_name: str, submitted_s: int, duration_s: float) -> None:
+        """One more finished run (its submission time and its true duration)."""
+        if not duration_s > 0:
+            raise InputError(f"run of {repo}/{workflow}/{job_name}: duration {duration_s} s must be > 0")
+        for key in (("job", repo, workflow, job_name), ("workflow", repo, workflow), ("repo", repo)):
+            sub, dur = self._runs.get(key, [np.zeros(0, np.int64), np.zeros(0)])
+            self._runs[key] = [np.r_[sub, int(submitted_s)], np.r_[dur, float(duration_s)]]
+            self._built.pop(key, None)
+
+    def _history(self, key: tuple[str, ...]) -> RunHistory:
+        built = self._built.get(key)
+        if built is None:
+            sub, dur = self._runs.get(key, [np.zeros(0, np.int64), np.zeros(0)])
+            built = self._built[key] = RunHistory(tuple(key[1:]) + ("",) * (4 - len(key)), sub, dur)  # type: ignore[arg-type]
+        return built
+
+    def runs(self, repo: str, workflow: str, job_name: str, before_s: int) -> RunHistory:
+        return self._history(("job", repo, workflow, job_name)).before(before_s)
+
+    def workflow_runs(self, repo: str, workflow: str, before_s: int) -> RunHistory:
+        return self._history(("workflow", repo, workflow)).before(before_s)
+
+    def repo_runs(self, repo: str, before_s: int) -> RunHistory:
+        return self._history(("repo", repo)).before(before_s)
+
+    def keys(self) -> list[tuple[str, str, str]]:
+        """The (repo, workflow, job) keys it holds, for messages that say what a history contains."""
+        return sorted((k[1], k[2], k[3]) for k in self._runs if k[0] == "job")

@@ -16,8 +16,9 @@ from greenci.errors import InputError
 from greenci.grid import IntensityGrid
 from greenci.jobs import DurationModel, JobTable, estimate_error
 from greenci.scheduling import eligibility as el
-from greenci.scheduling.kernel import ForecastSurface
-from greenci.scheduling.strategies import Context, Placement, Strategy, accounted_emissions_g
+from greenci.scheduling.context import ORACLE_NAME, Context, forecast_surface, needed_horizon_h
+from greenci.scheduling.kernel import ActualSurface
+from greenci.scheduling.strategies import Placement, Strategy, accounted_emissions_g
 from greenci.timeutil import iso
 
 
@@ -75,17 +76,6 @@ class SimulationResult:
         raise InputError(f"strategy {name!r} is not in this result: {', '.join(s.name for s in self.strategies)}")
 
 
-def forecast_surface(grid: IntensityGrid, model: str, horizon_slots: int, jobs: JobTable) -> ForecastSurface:
-    """Forecasts issued at every slot boundary where a job of the trace decides, as a surface."""
-    from greenci.forecast import forecast_cube
-
-    g0 = int(grid.start.astype(np.int64))
-    first = int((int(jobs.submitted_s[0]) - g0) // grid.step_s)
-    last = int((int(jobs.submitted_s[-1]) - g0) // grid.step_s)
-    issues = np.arange(first, last + 1, dtype=np.int64)
-    return ForecastSurface(forecast_cube(grid, model, horizon_slots, issues), grid.step_s, first_issue=first)
-
-
 def simulate(jobs: JobTable, grid: IntensityGrid, strategies: Sequence[Strategy], *, forecast: str = "ridge",
              duration_model: DurationModel | None = None, horizon_h: float | None = None,
              keep_placements: bool = False, notes: Sequence[str] = (),
@@ -99,20 +89,21 @@ def simulate(jobs: JobTable, grid: IntensityGrid, strategies: Sequence[Strategy]
     if len(set(names)) != len(names):
         raise InputError(f"strategy names repeat: {', '.join(names)}")
     _check_coverage(jobs, grid)
-    surface = None
-    ctx = Context.build(jobs, grid, forecast_name=forecast, duration_model=duration_model)
+    actual = ActualSurface(grid)  # accounting, and what an oracle decides on: never a forecaster's context
+    oracle_ctx = Context.build(jobs, grid, duration_model=duration_model)
+    ctx = oracle_ctx.deciding_on(actual, "perfect") if forecast == "perfect" else oracle_ctx
     if forecast != "perfect" and any(s.uses_forecast for s in strategies):
         if horizon_h is None:
-            horizon_h = _needed_horizon_h(strategies, ctx.estimates.estimate_s)
+            horizon_h = needed_horizon_h((s.buffer_s for s in strategies), ctx.estimates.estimate_s)
         surface = forecast_surface(grid, forecast, max(1, int(np.ceil(horizon_h * 3600 / grid.step_s))), jobs)
-        ctx = Context(grid, ctx.actual, surface, ctx.estimates, forecast)
+        ctx = ctx.deciding_on(surface, forecast)
     results, placements, grams_by = [], {}, {}
     for k, strategy in enumerate(strategies):
-        placement = strategy.place(jobs, ctx)
-        grams = accounted_emissions_g(placement, jobs, ctx)
+        placement = strategy.place(jobs, ctx if strategy.uses_forecast else oracle_ctx)
+        grams = accounted_emissions_g(placement, jobs, actual)
         placements[strategy.name] = placement
         grams_by[strategy.name] = grams
-        results.append(_totals(strategy, placement, grams, jobs, ctx))
+        results.append(_totals(strategy, placement, grams, jobs, grid, ctx))
         if progress:
             progress(k + 1, len(strategies))
     base = next((r for r in results if r.name == "round-robin"), None)
@@ -130,24 +121,13 @@ def simulate(jobs: JobTable, grid: IntensityGrid, strategies: Sequence[Strategy]
         strategies=results, regions=grid.regions, jobs=len(jobs),
         span=(iso(np.datetime64(int(jobs.submitted_s[0]), "s")), iso(np.datetime64(int(jobs.submitted_s[-1]), "s"))),
         forecast=forecast, synthetic_intensity=grid.synthetic, synthetic_jobs=jobs.synthetic,
-        timeline=_timeline(jobs, ctx, placements, grams_by), notes=tuple(jobs.notes) + tuple(notes),
+        timeline=_timeline(jobs, grid.step_s, placements, grams_by), notes=tuple(jobs.notes) + tuple(notes),
         estimator={"jobs_estimated": err.estimated, "mae_s": err.mae_s, "median_ratio": err.median_ratio,
                    "under_share": err.under_share},
         placements=placements if keep_placements else {},
         emissions_by_job=grams_by if keep_placements else {},
         by_repo=by_repo, jobs_by_repo={str(r): int(c) for r, c in zip(repos, counts, strict=True)},
     )
-
-
-def _needed_horizon_h(strategies: Sequence[Strategy], estimate_s: np.ndarray) -> float:
-    """Forecast horizon the deciders read: the longest buffer plus a long run (P99 estimate), at most 48 h.
-
-    Beyond it the last forecast value is held (ForecastSurface), which only touches the tails of long runs.
-    """
-    longest_wait = max((float(getattr(s, "buffer_s", 0.0)) for s in strategies), default=0.0)
-    known = estimate_s[np.isfinite(estimate_s)]
-    long_run = float(np.percentile(known, 99)) if known.size else 3600.0
-    return min(48.0, (longest_wait + long_run) / 3600.0 + 1.0)
 
 
 def _check_coverage(jobs: JobTable, grid: IntensityGrid) -> None:
@@ -167,13 +147,14 @@ def _with_reduction(r: StrategyResult, reduction: float) -> StrategyResult:
     return replace(r, reduction_vs_round_robin=float(reduction))
 
 
-def _totals(strategy: Strategy, p: Placement, grams: np.ndarray, jobs: JobTable, ctx: Context) -> StrategyResult:
+def _totals(strategy: Strategy, p: Placement, grams: np.ndarray, jobs: JobTable, grid: IntensityGrid,
+            ctx: Context) -> StrategyResult:
     wait = p.start_s - jobs.submitted_s
     end = p.start_s + jobs.duration_s
     for j, seg in p.segments.items():  # an interruptible job ends after its last slot
-        end[j] = max(seg[-1] + ctx.grid.step_s, end[j])
+        end[j] = max(seg[-1] + grid.step_s, end[j])
     misses = int(np.sum(end > p.deadline_s + 1e-6))
-    regions = ctx.grid.regions
+    regions = grid.regions
     counts = np.bincount(p.region, minlength=len(regions))
     hours = np.bincount(p.region, weights=jobs.duration_s / 3600.0, minlength=len(regions))
     codes, n = np.unique(p.reason, return_counts=True)
@@ -185,16 +166,21 @@ def _totals(strategy: Strategy, p: Placement, grams: np.ndarray, jobs: JobTable,
         job_hours_by_region={r: float(h) for r, h in zip(regions, hours, strict=True)},
         reasons={el.REASONS[int(c)]: int(k) for c, k in zip(codes, n, strict=True)},
         expected_g=float(np.nansum(p.expected_g)),
-        decided_on="actual intensity and true durations (oracle)" if not strategy.uses_forecast
-        and strategy.name != "round-robin" else ("no intensity" if strategy.name == "round-robin"
-                                                  else f"forecast: {ctx.forecast_name}"),
+        decided_on=_decided_on(strategy, ctx),
     )
 
 
-def _timeline(jobs: JobTable, ctx: Context, placements: dict[str, Placement],
+def _decided_on(strategy: Strategy, ctx: Context) -> str:
+    if strategy.name == "round-robin":
+        return "no intensity"
+    if not strategy.uses_forecast:
+        return f"{ORACLE_NAME} and true durations"
+    return f"forecast: {ctx.forecast_name}"
+
+
+def _timeline(jobs: JobTable, step: int, placements: dict[str, Placement],
               grams_by: dict[str, np.ndarray]) -> Timeline:
     """Jobs running at each slot start, and the emissions of all jobs started before that slot's end."""
-    step = ctx.grid.step_s
     t0 = int(jobs.submitted_s[0]) // step * step
     t_end = int(np.max([p.start_s.max() for p in placements.values()])) + step
     times = np.arange(t0, t_end + 1, step, dtype=np.int64)

@@ -25,22 +25,16 @@ from dataclasses import dataclass
 from greenci.errors import ConfigError, InputError
 from greenci.grid import IntensityGrid
 from greenci.jobs import JobTable
-from greenci.scheduling.strategies import (
-    GreenciStrategy,
-    LocationShifting,
-    LocationTimeShifting,
-    Oracle,
-    RoundRobin,
-    Strategy,
-)
+from greenci.scheduling.strategies import STRATEGIES as REGISTRY
+from greenci.scheduling.strategies import Strategy, make_strategy
 from greenci.simulation import simulate
 from greenci.tracegen import STUDY_DAYS, STUDY_RUNS, STUDY_START, generate_study_trace
 
 __all__ = ["STRATEGIES", "StudyTrace", "SweepRow", "sweep", "sweep_local"]
 
 #: strategy names a sweep understands; the last three take every buffer of ``buffers_h``
-STRATEGIES: tuple[str, ...] = ("round-robin", "location", "lts", "oracle", "greenci")
-_BUFFERED = frozenset({"lts", "oracle", "greenci"})
+STRATEGIES: tuple[str, ...] = tuple(REGISTRY)
+_BUFFERED = frozenset(name for name, entry in REGISTRY.items() if entry.buffer != "none")
 _INSTALL_HINT = "pip install 'greenci[sweep]'"
 
 Progress = Callable[[int, int], None]
@@ -216,14 +210,12 @@ def _tasks(jobs: JobTable | None, grid: IntensityGrid, *, strategies: Sequence[s
 
 def _strategies(task: _Task) -> list[Strategy]:
     """Strategy objects with unique names (buffer 0 of lts / oracle keeps its own name); round-robin first."""
-    out: list[Strategy] = [RoundRobin()]
+    out: list[Strategy] = [make_strategy("round-robin")]
     for name in task.strategies:
-        if name == "location":
-            out.append(LocationShifting())
-        for b in task.buffers_h if name in _BUFFERED else ():
-            label, s = f"{name}-{b:g}", b * 3600.0
-            out.append(LocationTimeShifting(buffer_s=s, name=label) if name == "lts" else
-                       Oracle(buffer_s=s, name=label) if name == "oracle" else GreenciStrategy(buffer_s=s, name=label))
+        if name in _BUFFERED:
+            out += [make_strategy(f"{name}-{b:g}") for b in task.buffers_h]
+        elif name != "round-robin":
+            out.append(make_strategy(name))
     return out
 
 

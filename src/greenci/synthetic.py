@@ -70,7 +70,7 @@ def synthetic_grid(regions: list[str] | tuple[str, ...] | None = None, *, start:
     if unknown:
         raise InputError(
             f"no synthetic profile for region(s) {', '.join(unknown)}: choose from {', '.join(PROFILES)} "
-            "or give real intensity data with --source"
+            "or give real intensity data (files or an API source)"
         )
     if step_s <= 0 or hours <= 0:
         raise InputError(f"hours {hours} and step_s {step_s} must be positive")
@@ -114,3 +114,17 @@ def _smooth_noise(n: int, step_s: int, rng: np.random.Generator, tau_h: float = 
     kernel = a ** np.arange(min(n + 64, int(np.ceil(10 * tau_h * 3600 / step_s)) + 1))
     smooth = np.convolve(white, kernel)[: n + 64][64:]
     return smooth * np.sqrt(1 - a * a)
+
+
+class SyntheticIntensity:
+    """The synthetic model as an intensity source: any region it has a profile for, over any span."""
+
+    name = "the synthetic model (SYNTHETIC)"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = int(seed)
+
+    def intensity_over(self, region: str, start_s: int, end_s: int) -> IntensityGrid:
+        """An hour either side of ``[start_s, end_s)``, labelled synthetic."""
+        return synthetic_grid([region], start=np.datetime64(int(start_s) - 3600, "s"),
+                              hours=(int(end_s) - int(start_s)) / 3600 + 2, seed=self.seed)

@@ -27,9 +27,9 @@ def parse_duration_s(text: str | float, *, field: str = "duration") -> float:
             parts = _PART.findall(s)
             if not parts or "".join(a + b for a, b in parts) != s:
                 raise InputError(
-                    f"{field} {raw!r} is not a duration: write seconds (5400) or units like 90m, 1h30m, 2h, 1d"
-                ) from None
+                    f"{field} {raw!r} is not a duration: write seconds (5400) or units like 90m, 1h30m, 2h, 1d",
+                    field=field) from None
             value = sum(float(a) * _FACTORS[b] for a, b in parts)
     if not (0 < value < float("inf")):
-        raise InputError(f"{field} {text!r} must be a positive duration")
+        raise InputError(f"{field} {text!r} must be a positive duration", field=field)
     return value

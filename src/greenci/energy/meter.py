@@ -47,6 +47,7 @@ from greenci.energy.rapl import DEFAULT_RAPL_ROOT, RaplDomain, probe, read_energ
 from greenci.energy.records import EnergyRecord, RecordSink
 from greenci.energy.sampling import Sample, Sampler
 from greenci.errors import ConfigError, InputError
+from greenci.grid import IntensityGrid
 
 __all__ = ["CommandNotExecutableError", "CommandNotFoundError", "MeasureOptions", "MeasureResult", "Measurement",
            "MethodChoice", "build_result", "measure", "run_measured", "select_method"]
@@ -84,7 +85,7 @@ class MeasureOptions:
     all_gpus: bool = False
     pue: float = 1.0
     region: str | None = None
-    intensity_files: tuple[str, ...] = ()
+    intensity: IntensityGrid | None = field(default=None, compare=False)  # read by the caller (a use case)
     intensity_g_per_kwh: float | None = None
     backend: str = "auto"
 
@@ -94,13 +95,12 @@ class MeasureOptions:
         if self.method not in ("auto", "rapl", "model"):
             raise InputError(f"method {self.method!r} is unknown: use auto, rapl or model")
         check_pue(self.pue)
-        object.__setattr__(self, "intensity_files", tuple(str(p) for p in self.intensity_files))
         if self.intensity_g_per_kwh is not None:
             if not (self.intensity_g_per_kwh >= 0 and math.isfinite(self.intensity_g_per_kwh)):
                 raise InputError(f"intensity_g_per_kwh {self.intensity_g_per_kwh} must be a number >= 0")
-            if self.intensity_files or self.region:
-                raise InputError("give either --intensity-g-per-kwh, or --region (synthetic model) / --intensity "
-                                 "FILES, not both")
+            if self.intensity is not None or self.region:
+                raise InputError("give either intensity_g_per_kwh, or a region (synthetic model) / an intensity "
+                                 "grid, not both")
 
 
 @dataclass(frozen=True)
@@ -141,21 +141,16 @@ class _Intensity:
     def prepare(cls, opts: MeasureOptions) -> _Intensity:
         if opts.intensity_g_per_kwh is not None:
             return cls("fixed", fixed_g_per_kwh=float(opts.intensity_g_per_kwh))
-        if opts.intensity_files:
-            from greenci.grid import IntensityGrid
-            from greenci.sources import read_intensity
-
-            series = read_intensity(list(opts.intensity_files))
-            regions = sorted({s.region for s in series})
+        if opts.intensity is not None:
+            regions = list(opts.intensity.regions)
             region = opts.region
             if region is None:
                 if len(regions) != 1:
-                    raise InputError(f"the intensity files hold regions {', '.join(regions)}: choose one with --region")
+                    raise InputError(f"the intensity holds regions {', '.join(regions)}: choose one with region")
                 region = regions[0]
-            chosen = [s for s in series if s.region == region]
-            if not chosen:
-                raise InputError(f"region {region!r} is not in the intensity files: they hold {', '.join(regions)}")
-            return cls("files", region=region, grid=IntensityGrid.from_series(chosen))
+            if region not in regions:
+                raise InputError(f"region {region!r} is not in the intensity: it holds {', '.join(regions)}")
+            return cls("files", region=region, grid=opts.intensity.select([region]))
         if opts.region:
             from greenci.synthetic import PROFILES
 

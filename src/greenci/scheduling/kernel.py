@@ -104,7 +104,8 @@ def candidate_starts(arrival: np.ndarray, max_wait: np.ndarray) -> np.ndarray:
     Padded with NaN where a job has fewer candidates than the widest one.
     """
     arrival = np.asarray(arrival, dtype=np.float64)
-    max_wait = np.maximum(np.nan_to_num(np.asarray(max_wait, dtype=np.float64)), 0.0)
+    max_wait = np.asarray(max_wait, dtype=np.float64)
+    max_wait = np.where(max_wait > 0, max_wait, 0.0)  # NaN and negative waits are no wait
     first = np.ceil(arrival - 1e-9)
     first = np.where(first - arrival < 1e-9, first + 1, first)  # boundaries strictly after arrival
     count = np.floor(arrival + max_wait - first + 1e-9).astype(np.int64) + 1
@@ -141,10 +142,11 @@ def choose(surface: ActualSurface | ForecastSurface, *, arrival: np.ndarray, dur
         b = min(a + chunk, n)
         cand = cand_all[a:b]
         issue = np.floor(arrival[a:b] + 1e-9).astype(np.int64)
-        t0 = np.nan_to_num(cand, nan=0.0)
-        t1 = np.nan_to_num(cand + duration[a:b, None], nan=0.0)
+        pad = np.isnan(cand)
+        t0 = np.where(pad, 0.0, cand)
+        t1 = np.where(pad, 0.0, cand + duration[a:b, None])
         cost = surface.all_regions(issue[:, None], t0, t1)  # (J, W, R): start-major
-        bad = np.isnan(cost) | np.isnan(cand)[:, :, None]
+        bad = np.isnan(cost) | pad[:, :, None]
         if allowed is not None:
             bad |= ~allowed[a:b, None, :]
         cost = np.where(bad, np.inf, cost)

@@ -17,7 +17,8 @@ id                     no        job id (default ``<file name>:<row>``)
 duration_estimate_s    no        the user's duration estimate in seconds (> 0)
 deadline               no        ISO 8601 time the job must finish by (after started_at)
 allowed_regions        no        regions it may run in, separated by ``;`` (empty = any)
-carbon_aware           no        true/false, yes/no, 1/0 (empty = true)
+carbon_aware           no        yes/no, true/false, 1/0: yes opts in to waiting even when someone waits
+                                 for the run, no opts out; empty = the event's default
 default_branch         no        true/false (empty = true)
 power_kw               no        average power in kW (> 0, empty = 1)
 =====================  ========  ================================================================
@@ -115,7 +116,8 @@ def read_plain_csv(path: PathLike) -> TraceReadResult:
         ids=ids[keep], job_name=job[keep], event=np.where(event[keep] == "", "push", event[keep]),
         user_estimate_s=np.where(est_raw[keep] != "", est[keep], np.nan),
         deadline_s=np.where(dl_raw[keep] != "", dl[keep].astype(np.float64), np.nan),
-        carbon_aware=aware[keep], default_branch=default[keep],
+        carbon_aware=aware[keep], opted_in=(aware[keep] & (text("carbon_aware")[keep] != "")),
+        default_branch=default[keep],
         power_kw=np.where(power_raw[keep] != "", power[keep], 1.0),
         allowed_regions=allowed, source=f"plain_csv:{os.path.basename(name)}", notes=tuple(notes),
     )

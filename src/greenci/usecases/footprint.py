@@ -1,14 +1,14 @@
 """The footprint of one piece of work at a place and time, and its best start: what ``greenci footprint`` shows.
 
-The intensity comes from a fixed number, files, a remote API or the synthetic model; the arithmetic is
-:mod:`greenci.accounting` on an :class:`~greenci.grid.IntensityGrid` (exact on partial slots).
+The intensity comes from a fixed number or from a provider the caller injects (files, a remote API or
+the synthetic model, each an :class:`IntensityOver`); the arithmetic is :mod:`greenci.accounting` on an
+:class:`~greenci.grid.IntensityGrid` (exact on partial slots).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -18,36 +18,43 @@ from greenci.grid import IntensityGrid
 from greenci.timeutil import iso, to_datetime64
 from greenci.units import parse_duration_s
 
-API_SOURCES = ("electricitymaps", "watttime", "ukgrid", "carbon-aware-sdk")
+
+@runtime_checkable
+class IntensityOver(Protocol):
+    """One region's intensity over a span: actuals when it is past, a forecast when it is ahead."""
+
+    def intensity_over(self, region: str, start_s: int, end_s: int) -> IntensityGrid: ...
 
 
 def footprint_report(*, energy_kwh: float, intensity_g_per_kwh: float | None, region: str | None,
-                     at: str | None, sources: Sequence[str], duration: str | float, pue_value: float,
-                     best_within_h: float, read_series: Callable[[Sequence[str]], list],
-                     client_factory: Callable[[str], Any] | None = None) -> dict[str, Any]:
+                     at: str | None, duration: str | float, pue_value: float, best_within_h: float,
+                     intensity: IntensityOver | None = None) -> dict[str, Any]:
     """The footprint document: kWh, facility kWh, gCO2eq, and the best start when a series is known."""
     if not np.isfinite(energy_kwh) or energy_kwh < 0:
-        raise InputError(f"--energy-kwh {energy_kwh} must be a number >= 0")
+        raise InputError(f"energy_kwh {energy_kwh} must be a number >= 0", field="energy_kwh")
     check_pue(pue_value)
     if intensity_g_per_kwh is not None:
-        if sources or region:
-            raise InputError("give either --intensity-g-per-kwh or --region/--source, not both")
+        if intensity is not None or region:
+            raise InputError("give either a fixed intensity_g_per_kwh or a region with its intensity source, not both")
         fp = footprint(energy_kwh, intensity_g_per_kwh, pue_value=pue_value)
         return {"energy_kwh": fp.energy_kwh, "facility_energy_kwh": fp.facility_energy_kwh,
                 "emissions_g": fp.emissions_g, "intensity_g_per_kwh": float(intensity_g_per_kwh),
                 "pue": fp.pue, "signal": fp.signal, "synthetic": False}
     if not region:
-        raise InputError("give --intensity-g-per-kwh Y, or --region R (with --source, or the synthetic model)")
-    duration_s = parse_duration_s(duration, field="--duration")
+        raise InputError("give a fixed intensity_g_per_kwh, or a region (with an intensity source, or the "
+                         "synthetic model)", field="intensity_g_per_kwh")
+    duration_s = parse_duration_s(duration, field="duration")
     if not np.isfinite(best_within_h) or best_within_h < 0:
-        raise InputError(f"--best-within-h {best_within_h} must be a number of hours >= 0")
+        raise InputError(f"best_within_h {best_within_h} must be a number of hours >= 0", field="best_within_h")
     start = to_datetime64(at) if at else np.datetime64(datetime.now(UTC).replace(tzinfo=None), "s")
     horizon_end = start + np.timedelta64(int(np.ceil(best_within_h * 3600 + duration_s)) + 1, "s")
-    grid = _intensity_grid(region, start, horizon_end, sources, read_series, client_factory)
-    t_start = start.astype(np.int64)
+    if intensity is None:
+        raise InputError(f"region {region}: no intensity source given: pass files, an API or the synthetic model")
+    t_start = int(start.astype(np.int64))
+    grid = intensity.intensity_over(region, t_start, int(horizon_end.astype(np.int64)))
     if t_start < grid.start.astype(np.int64) or t_start + duration_s > grid.end.astype(np.int64):
         raise InputError(
-            f"--at {iso(start)} + {duration_s:g} s is outside the intensity series for {region} "
+            f"at {iso(start)} + {duration_s:g} s is outside the intensity series for {region} "
             f"({iso(grid.start)} .. {iso(grid.end)}): choose a time inside it"
         )
     power_kw = energy_kwh / (duration_s / 3600.0)
@@ -82,30 +89,3 @@ def _mean_intensity(grid: IntensityGrid, t_start: int, duration_s: float) -> flo
     times = np.array([t_start, t_start + duration_s], dtype=np.float64)
     grams = profile_emissions_g(times, np.full(2, 1000.0), grid.times, grid.step_s, grid.values[0])
     return grams / (duration_s / 3600.0)
-
-
-def _intensity_grid(region: str, start: np.datetime64, end: np.datetime64, sources: Sequence[str],
-                    read_series: Callable[[Sequence[str]], list],
-                    client_factory: Callable[[str], Any] | None) -> IntensityGrid:
-    """One-region grid covering [start, end) from files, an API or the synthetic model."""
-    if not sources or list(sources) == ["synthetic"]:
-        from greenci.synthetic import synthetic_grid
-
-        hours = (end - start).astype(np.int64) / 3600.0 + 2
-        return synthetic_grid([region], start=start - np.timedelta64(3600, "s"), hours=hours)
-    if len(sources) == 1 and sources[0] in API_SOURCES:
-        if client_factory is None:
-            from greenci.sources.clients import make_client
-
-            client_factory = make_client
-        client = client_factory(sources[0])
-        now = np.datetime64(datetime.now(UTC).replace(tzinfo=None), "s")
-        series = client.history(region, start, end) if end <= now else client.forecast(region)
-        return IntensityGrid.from_series([series])
-    if any(s in API_SOURCES or s == "synthetic" for s in sources):
-        raise InputError("--source takes either files/folders, or one API name, or 'synthetic': not a mix")
-    series = [s for s in read_series(sources) if s.region == region]
-    if not series:
-        found = sorted({s.region for s in read_series(sources)})
-        raise InputError(f"region {region!r} is not in {', '.join(sources)}: it holds {', '.join(found)}")
-    return IntensityGrid.from_series(series)

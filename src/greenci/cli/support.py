@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import typer
+import typer.core
 from rich.console import Console
 
 from greenci.errors import GreenciError, InputError
@@ -26,15 +27,37 @@ class OutputFormat(StrEnum):
 def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
     """Print a GreenciError as one line on stderr and exit with its code, without a traceback."""
 
+    options = option_names(func)
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except GreenciError as exc:
-            Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {in_cli_terms(exc, options)}",
+                                                       highlight=False, markup=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper
+
+
+def in_cli_terms(exc: GreenciError, options: dict[str, str]) -> str:
+    """The message with the request field it is about named as the command's option (``--energy-kwh``)."""
+    text = str(exc)
+    option = options.get(exc.field or "")
+    return text.replace(exc.field, option, 1) if option and exc.field else text
+
+
+def option_names(func: Callable[..., Any]) -> dict[str, str]:
+    """Parameter name -> its long option (``energy_kwh`` -> ``--energy-kwh``) of a Typer command function."""
+    import inspect
+
+    out = {}
+    for name, param in inspect.signature(func).parameters.items():
+        decls = [d for d in getattr(param.default, "param_decls", None) or () if str(d).startswith("--")]
+        if type(param.default).__name__ == "OptionInfo":
+            out[name] = max(decls, key=len) if decls else "--" + name.replace("_", "-")
+    return out
 
 
 def console() -> Console:
@@ -132,3 +155,40 @@ def int_list(text: str, option: str) -> list[int]:
     if not values or min(values) <= 0:
         raise InputError(f"{option} {text!r} must list positive whole numbers, e.g. 1,6,24")
     return values
+
+
+def expand_multi_values(args: Sequence[str], names: Sequence[str]) -> list[str]:
+    """``--trace a b --x`` -> ``--trace a --trace b --x``: several values after one option, as the README shows.
+
+    Click takes one value per option occurrence; this repeats the option for every following value that
+    is not an option itself. Everything after ``--`` (a command to run) is left as it is.
+    """
+    out: list[str] = []
+    current: str | None = None
+    for k, token in enumerate(args):
+        if token == "--":
+            out += list(args[k:])
+            return out
+        if token in names:
+            current = token
+            out.append(token)
+            continue
+        if current is not None and not token.startswith("-") and out and out[-1] != current:
+            out += [current, token]
+            continue
+        if token.startswith("-"):
+            current = None
+        out.append(token)
+    return out
+
+
+class MultiValueGroup(typer.core.TyperGroup):
+    """The root command: expands several values after one of :attr:`multi_value_options` before parsing."""
+
+    multi_value_options: tuple[str, ...] = ()
+
+    def main(self, args: Sequence[str] | None = None, *a: Any, **kw: Any) -> Any:
+        import sys
+
+        argv = list(sys.argv[1:] if args is None else args)
+        return super().main(expand_multi_values(argv, self.multi_value_options), *a, **kw)

@@ -6,54 +6,43 @@ with the error's own code; everything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import typer
 
-from greenci.cli_support import OutputFormat
-from greenci.cli_support import Progress as _Progress
-from greenci.cli_support import clean as _clean
-from greenci.cli_support import console as _console
-from greenci.cli_support import emit_json as _emit_json
-from greenci.cli_support import friendly as _friendly
-from greenci.cli_support import grids_by_region as _grids_by_region
-from greenci.cli_support import int_list as _int_list
-from greenci.cli_support import read_series as _read_series
+from greenci.cli.support import OutputFormat
+from greenci.cli.support import Progress as _Progress
+from greenci.cli.support import clean as _clean
+from greenci.cli.support import console as _console
+from greenci.cli.support import emit_json as _emit_json
+from greenci.cli.support import friendly as _friendly
+from greenci.cli.support import int_list as _int_list
+from greenci.cli.support import read_series as _read_series
 
-app = typer.Typer(no_args_is_help=False, add_completion=False,
-                  pretty_exceptions_enable=False,
-                  help="greenci: measure, schedule and simulate the carbon footprint of CI/CD work.")
 intensity_app = typer.Typer(no_args_is_help=True, help="Carbon-intensity series.")
 forecast_app = typer.Typer(no_args_is_help=True, help="Carbon-intensity forecasts.")
-app.add_typer(intensity_app, name="intensity")
-app.add_typer(forecast_app, name="forecast")
 
 
-def _register_extensions() -> None:
-    """Command groups that live with their domain (they import their heavy libraries only when run)."""
-    from greenci.cli_scheduling import register as register_scheduling
-    from greenci.energy.cli import register as register_energy
-    from greenci.insights.cli import register as register_insights
-
-    register_scheduling(app)
-    register_energy(app)
-    register_insights(app)
-
+def register(app: typer.Typer) -> None:
+    """Add the demo (also the default with no command), ``intensity``, ``footprint`` and ``forecast``."""
+    app.callback(invoke_without_command=True)(_root)
+    app.command()(_friendly(demo))
+    intensity_app.command("summary")(_friendly(intensity_summary))
+    intensity_app.command("plot")(_friendly(intensity_plot))
+    app.add_typer(intensity_app, name="intensity")
+    app.command()(_friendly(footprint))
+    forecast_app.command("evaluate")(_friendly(forecast_evaluate))
+    app.add_typer(forecast_app, name="forecast")
 
 
 # ------------------------------------------------------------------------------------------ demo
-@app.callback(invoke_without_command=True)
 def _root(ctx: typer.Context) -> None:
     """With no command, run the demo on the built-in synthetic grid."""
     if ctx.invoked_subcommand is None:
         _friendly(_run_demo)()
 
 
-@app.command()
-@_friendly
 def demo(
     hours: float = typer.Option(72, help="Length of the synthetic forecast, in hours."),
     job_duration: str = typer.Option("2h", "--duration", help="Duration of the example job (e.g. 90m, 2h)."),
@@ -66,30 +55,22 @@ def demo(
 
 def _run_demo(hours: float = 72, job_duration: str = "2h", energy_kwh: float = 1.0, seed: int = 0) -> None:
     from greenci.report import SYNTHETIC_NOTE, key_value_table, summary_table
-    from greenci.synthetic import synthetic_grid
     from greenci.units import parse_duration_s
+    from greenci.usecases.intensity import demo as run_demo
 
-    duration = parse_duration_s(job_duration)
-    grid = synthetic_grid(hours=hours, seed=seed)
+    d = run_demo(hours, parse_duration_s(job_duration, field="duration"), energy_kwh, seed)
     console = _console()
-    console.print(summary_table(grid.summary(), synthetic=True))
-    cost = grid.window_emissions_g(duration, power_kw=energy_kwh / (duration / 3600))
-    now = cost[:, 0]
-    worst = int(np.nanargmax(now))
-    best = grid.best_window(duration, power_kw=energy_kwh / (duration / 3600))
+    console.print(summary_table(d.summaries, synthetic=True))
     rows = [
-        ("job", f"{energy_kwh:g} kWh over {duration / 3600:g} h"),
-        ("run now, dirtiest region", f"{grid.regions[worst]}: {now[worst]:.0f} g"),
-        ("run now, cleanest region", f"{grid.regions[int(np.nanargmin(now))]}: {np.nanmin(now):.0f} g"),
-        ("best start and region", f"{best.region} at {str(best.start)[:16]}Z: "
-                                  f"{best.emissions_g_per_kw * energy_kwh / (duration / 3600):.0f} g"),
+        ("job", f"{d.energy_kwh:g} kWh over {d.duration_s / 3600:g} h"),
+        ("run now, dirtiest region", f"{d.dirtiest_now[0]}: {d.dirtiest_now[1]:.0f} g"),
+        ("run now, cleanest region", f"{d.cleanest_now[0]}: {d.cleanest_now[1]:.0f} g"),
+        ("best start and region", f"{d.best[0]} at {d.best[1][:16]}Z: {d.best[2]:.0f} g"),
     ]
     console.print(key_value_table("Example job — SYNTHETIC", rows, caption=SYNTHETIC_NOTE))
 
 
 # ------------------------------------------------------------------------------------------ intensity
-@intensity_app.command("summary")
-@_friendly
 def intensity_summary(
     paths: list[Path] | None = typer.Argument(None, help="Intensity files or folders; none: the synthetic model."),
     output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
@@ -97,29 +78,19 @@ def intensity_summary(
 ) -> None:
     """Per region: span, step, mean, min, max, share of gaps and the greenest hours of the day."""
     from greenci.report import summary_json, summary_table
+    from greenci.usecases.intensity import describe
 
-    if paths:
-        series = _read_series(paths, column=column)
-        grids = _grids_by_region(series)
-    else:
-        from greenci.synthetic import synthetic_grid
-
-        grids = [synthetic_grid()]
-    summaries = [s for g in grids for s in g.summary()]
-    synthetic = any(g.synthetic for g in grids)
-    sources = [src for g in grids for src in g.sources]
+    d = describe(_read_series(paths, column=column) if paths else None)
     if output_format is OutputFormat.json:
-        doc = summary_json(summaries, sources, synthetic)
+        doc = summary_json(d.summaries, d.sources, d.synthetic)
         for row in doc["regions"]:
             for k in ("mean_g_per_kwh", "min_g_per_kwh", "max_g_per_kwh"):
                 row[k] = _clean(row[k])
         _emit_json(doc)
     else:
-        _console().print(summary_table(summaries, synthetic))
+        _console().print(summary_table(d.summaries, d.synthetic))
 
 
-@intensity_app.command("plot")
-@_friendly
 def intensity_plot(
     paths: list[Path] | None = typer.Argument(None, help="Intensity files or folders; none: the synthetic model."),
     output: Path = typer.Option(..., "-o", "--output", help="PNG file to write."),
@@ -144,8 +115,6 @@ def intensity_plot(
 
 
 # ------------------------------------------------------------------------------------------ footprint
-@app.command()
-@_friendly
 def footprint(
     energy_kwh: float = typer.Option(..., help="IT energy of the work, in kWh."),
     intensity_g_per_kwh: float | None = typer.Option(None, help="A fixed grid intensity, gCO2eq/kWh."),
@@ -160,12 +129,14 @@ def footprint(
     output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ) -> None:
     """Energy, facility energy and emissions of some work; with a series, also its best start."""
-    from greenci.footprints import footprint_report
+    from greenci.usecases.footprint import footprint_report
+    from greenci.usecases.inputs import footprint_source
 
     doc = footprint_report(
-        energy_kwh=energy_kwh, intensity_g_per_kwh=intensity_g_per_kwh, region=region, at=at,
-        sources=source or [], duration=duration, pue_value=pue, best_within_h=best_within_h,
-        read_series=lambda paths: _read_series([Path(p) for p in paths]),
+        energy_kwh=energy_kwh, intensity_g_per_kwh=intensity_g_per_kwh, region=region, at=at, duration=duration,
+        pue_value=pue, best_within_h=best_within_h,
+        intensity=footprint_source(source or [], region, read_series=_read_series)
+        if intensity_g_per_kwh is None and region else None,
     )
     if output_format is OutputFormat.json:
         _emit_json(doc)
@@ -187,8 +158,6 @@ def footprint(
 
 
 # ------------------------------------------------------------------------------------------ forecast
-@forecast_app.command("evaluate")
-@_friendly
 def forecast_evaluate(
     paths: list[Path] | None = typer.Argument(
         None, help="Intensity files or folders (default: the 2022-2023 Electricity Maps files in ../shared)."),
@@ -199,25 +168,19 @@ def forecast_evaluate(
     output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ) -> None:
     """MAE and MAPE of each forecast model per region and horizon, issued only on past data."""
-    from greenci.forecast import evaluate, make_forecaster
-    from greenci.grid import IntensityGrid
+    from greenci.usecases.intensity import evaluate_forecasts
 
     model_names = [m.strip() for m in models.split(",") if m.strip()]
-    for m in model_names:
-        make_forecaster(m)
     horizon_list = _int_list(horizons, "--horizons")
-    if not paths:
-        from greenci.shared_data import require_shared_data
-
-        paths = [require_shared_data() / "intensity" / "electricitymaps-hourly"]
-    grid = IntensityGrid.from_series(_read_series(paths), span="common")
     bar = _Progress("evaluating forecasts", 1)
     try:
-        scores = evaluate(grid, model_names, horizons_h=tuple(horizon_list), issue_every_h=issue_every_h,
-                          progress=lambda done, total: bar.update(done, total))
+        ev = evaluate_forecasts(_read_series(paths) if paths else None, model_names, horizon_list, issue_every_h,
+                                progress=lambda done, total: bar.update(done, total))
     finally:
         bar.close()
-    mean = _mean_scores(scores)
+    grid, scores = ev.grid, ev.scores
+    mean = [{"model": m.model, "horizon_h": m.horizon_h, "mae_g_per_kwh": _clean(m.mae_g_per_kwh),
+             "mape_pct": _clean(m.mape_pct), "n": m.n} for m in ev.mean]
     if output_format is OutputFormat.json:
         _emit_json({
             "span": {"start": str(grid.start) + "Z", "end": str(grid.end) + "Z", "step_s": grid.step_s},
@@ -242,27 +205,3 @@ def forecast_evaluate(
         table.add_row(*([d["region"]] if per_region else []), d["model"], str(d["horizon_h"]),
                       f"{d['mae_g_per_kwh']:.1f}", f"{d['mape_pct']:.1f}", str(d["n"]))
     console.print(table)
-
-
-def _mean_scores(scores: Sequence[Any]) -> list[dict[str, Any]]:
-    """Mean MAE / MAPE over regions, per model and horizon."""
-    groups: dict[tuple[str, int], list[Any]] = {}
-    for s in scores:
-        groups.setdefault((s.model, s.horizon_h), []).append(s)
-    out = []
-    for (model, h), items in groups.items():
-        mae = [s.mae_g_per_kwh for s in items if np.isfinite(s.mae_g_per_kwh)]
-        mape = [s.mape_pct for s in items if np.isfinite(s.mape_pct)]
-        out.append({"model": model, "horizon_h": h, "mae_g_per_kwh": _clean(float(np.mean(mae))) if mae else None,
-                    "mape_pct": _clean(float(np.mean(mape))) if mape else None, "n": sum(s.n for s in items)})
-    return out
-
-
-_register_extensions()
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point."""
-    app(args=list(argv) if argv is not None else None, prog_name="greenci")
-
-

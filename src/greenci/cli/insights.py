@@ -17,7 +17,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from greenci.cli_support import friendly as _friendly
+from greenci.cli.support import friendly as _friendly
 from greenci.errors import InputError
 
 __all__ = ["register"]

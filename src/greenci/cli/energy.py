@@ -22,7 +22,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from greenci.cli_support import friendly as _friendly
+from greenci.cli.support import friendly as _friendly
 from greenci.energy.records import EnergyRecord, UsageRecord, open_sink, records_to_rows, rows_to_csv_text
 from greenci.errors import InputError
 
@@ -65,7 +65,8 @@ def measure_command(
 
     Example: greenci measure --region DE-LU -o run.json -- make test
     """
-    from greenci.energy.meter import MeasureOptions, run_measured
+    from greenci.energy.meter import MeasureOptions
+    from greenci.usecases.measure import measure_command as measure_use_case
 
     if report not in ("table", "json", "none"):
         raise InputError(f"--report {report!r} is unknown: use table, json or none")
@@ -74,9 +75,8 @@ def measure_command(
     sink = open_sink(records) if records is not None else None
     options = MeasureOptions(interval_s=interval_s, method=method, rapl_root=rapl_root, cpu_tdp_w=cpu_tdp_w,
                              idle_fraction=idle_fraction, ram_w_per_gb=ram_w_per_gb, gpu=gpu, all_gpus=all_gpus,
-                             pue=pue, region=region, intensity_files=tuple(str(p) for p in intensity or ()),
-                             intensity_g_per_kwh=intensity_g_per_kwh)
-    result = run_measured(command, options, sink=sink)
+                             pue=pue, region=region, intensity_g_per_kwh=intensity_g_per_kwh)
+    result = measure_use_case(command, options, intensity_files=intensity or (), sink=sink)
     if output is not None:
         _save_report(result, output)
     if report == "json":
