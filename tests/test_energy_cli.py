@@ -11,8 +11,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from greenci.energy import read_records
 from greenci.cli.energy import register
+from greenci.energy import read_records
 
 IPMI = """    Instantaneous power reading:                   {w} Watts
     Minimum during sampling period:                 48 Watts

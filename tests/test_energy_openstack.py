@@ -22,8 +22,8 @@ import typer
 from loopback import loopback_server
 from typer.testing import CliRunner
 
-from greenci.energy.ceilometer import CeilometerClient
 from greenci.cli.energy import register
+from greenci.energy.ceilometer import CeilometerClient
 from greenci.energy.gnocchi import GnocchiClient, KeystoneAuth
 from greenci.energy.redfish import RedfishClient
 from greenci.errors import AuthenticationError, SourceError

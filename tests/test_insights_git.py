@@ -14,8 +14,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from greenci.errors import InputError
 from greenci.cli.insights import register
+from greenci.errors import InputError
 from greenci.insights.git_activity import parse_log, read_git_log
 from greenci.insights.indicators import Identities, build_indicators
 

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from greenci.cli import app
 from greenci.errors import DataFormatError, InputError
-from greenci.grid import IntensityGrid
 from greenci.forecast import GridForecasts
+from greenci.grid import IntensityGrid
 from greenci.jobs import HistoryIndex, Job, JobTable
 from greenci.usecases.plan import plan_job
 from greenci.workflows import read_workflow

@@ -121,6 +121,7 @@ class JobTable:
     default_branch: np.ndarray
     allowed_regions: tuple[tuple[str, ...] | None, ...] | None = None
     opted_in: np.ndarray | None = None  # the workflow says carbon-aware: yes (None: nobody opted in)
+    capped: np.ndarray | None = None  # duration_s was capped by cleaning: the true runtime is unknown
     synthetic: bool = False
     source: str = ""
     notes: tuple[str, ...] = field(default=())
@@ -137,10 +138,12 @@ class JobTable:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise InputError(f"job {self.ids[i]}: duration {self.duration_s[i]} s must be > 0")
-        if self.opted_in is None:
-            object.__setattr__(self, "opted_in", np.zeros(n, dtype=bool))
-        elif len(self.opted_in) != n:
-            raise InputError(f"job table column opted_in has {len(self.opted_in)} rows, expected {n}")
+        for name in ("opted_in", "capped"):
+            value = getattr(self, name)
+            if value is None:
+                object.__setattr__(self, name, np.zeros(n, dtype=bool))
+            elif len(value) != n:
+                raise InputError(f"job table column {name} has {len(value)} rows, expected {n}")
         if self.allowed_regions is not None and len(self.allowed_regions) != n:
             raise InputError("allowed_regions must have one entry per job (None = any region)")
 
@@ -184,6 +187,7 @@ class JobTable:
             interruptible=col("interruptible", False, bool),
             default_branch=col("default_branch", True, bool),
             opted_in=col("opted_in", False, bool),
+            capped=col("capped", False, bool),
         )
         if columns:
             raise InputError(f"unknown job column(s) {', '.join(columns)}")
@@ -215,7 +219,7 @@ class JobTable:
         index = np.sort(np.asarray(index))
         cols = {name: getattr(self, name)[index] for name in (
             "ids", "repo", "workflow", "job_name", "event", "submitted_s", "duration_s", "user_estimate_s",
-            "deadline_s", "buffer_s", "carbon_aware", "power_kw", "interruptible", "default_branch", "opted_in")}
+            "deadline_s", "buffer_s", "carbon_aware", "power_kw", "interruptible", "default_branch", "opted_in", "capped")}
         allowed = None if self.allowed_regions is None else tuple(self.allowed_regions[i] for i in index)
         return JobTable(**cols, allowed_regions=allowed, synthetic=self.synthetic, source=self.source,
                         notes=self.notes)

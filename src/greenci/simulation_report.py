@@ -30,6 +30,11 @@ def provenance(result: SimulationResult) -> list[str]:
                      f"{100 * est['under_share']:.1f} % of runs under-estimated, median estimate/actual "
                      f"{est['median_ratio']:.2f}, on {int(est['jobs_estimated']):,} runs with history or a "
                      "user estimate")
+    late = {s.name: s.late_on_capped_runtime for s in result.strategies if s.late_on_capped_runtime}
+    if late:
+        lines.append("deadline misses count runs whose runtime is known; runs whose recorded runtime was implausible "
+                     "and capped ended late too, shown apart as '+N capped' ("
+                     + ", ".join(f"{k}: {v}" for k, v in late.items()) + "): their true runtime is unknown")
     return lines + list(result.notes)
 
 
@@ -126,7 +131,8 @@ def simulation_table(result: SimulationResult, reference: dict[str, float] | Non
             cells.append(_pct(-reference[s.name]) if s.name in reference else "")
         if generated:
             cells.append(_pct(-generated[s.name]) if s.name in generated else "")
-        cells += [str(s.deadline_misses), _dur(s.wait_p50_s), _dur(s.wait_p95_s), _dur(s.wait_max_s),
+        misses = str(s.deadline_misses) + (f" (+{s.late_on_capped_runtime} capped)" if s.late_on_capped_runtime else "")
+        cells += [misses, _dur(s.wait_p50_s), _dur(s.wait_p95_s), _dur(s.wait_max_s),
                   f"{s.shifted_jobs:,}"]
         table.add_row(*cells)
     return table

@@ -27,7 +27,14 @@ import numpy as np
 
 from greenci.errors import InputError
 from greenci.grid import IntensityGrid
-from greenci.jobs import EST_DEFAULT, DurationEstimates, JobTable, cold_start_estimates, infer_nightly_deadlines
+from greenci.jobs import (
+    EST_DEFAULT,
+    DurationEstimates,
+    JobTable,
+    cold_start_estimates,
+    history_quantiles,
+    infer_nightly_deadlines,
+)
 from greenci.scheduling import eligibility as el
 from greenci.scheduling.context import Context
 from greenci.scheduling.kernel import ActualSurface, account, choose
@@ -192,10 +199,13 @@ class GreenciStrategy(Strategy):
         deadline = jobs.deadline_s.astype(np.float64, copy=True)
         need = est.copy()
         if self.nightly_time_zone:
-            nightly = infer_nightly_deadlines(sub, sub + est * NIGHTLY_SAFETY, time_zone=self.nightly_time_zone)
+            # nobody set this deadline: keep room for a long run, twice the estimate or the longest earlier run
+            longest, _ = history_quantiles(jobs.keys(), jobs.duration_s, quantile=1.0)
+            margin = np.fmax(est * NIGHTLY_SAFETY, longest)
+            nightly = infer_nightly_deadlines(sub, sub + margin, time_zone=self.nightly_time_zone)
             use = ~np.isfinite(deadline) & np.isfinite(nightly) & (~el.attended(jobs) | jobs.opted_in)
             deadline[use] = nightly[use]
-            need[use] = est[use] * NIGHTLY_SAFETY  # nobody set this deadline: keep a margin for a long run
+            need[use] = margin[use]
         buffer = np.where(np.isfinite(jobs.buffer_s), jobs.buffer_s, self.buffer_s)
         max_wait = np.maximum(np.where(np.isfinite(deadline), deadline - sub - need, buffer), 0.0)
         effective = np.where(np.isfinite(deadline), deadline, sub + jobs.duration_s + buffer)

@@ -170,7 +170,9 @@ def clean_implausible(jobs: JobTable, *, policy: str, job_limit_s: float = GITHU
         duration[found.index] = np.minimum(found.duration_s, cap_s)
         how = f"at {_hours(cap_s)}"
     note = f"{k:,} implausible runs ({detail}) capped {how}"
-    return dataclasses.replace(jobs, duration_s=duration, notes=(*jobs.notes, note)), found
+    capped = jobs.capped.copy()
+    capped[found.index] = True
+    return dataclasses.replace(jobs, duration_s=duration, capped=capped, notes=(*jobs.notes, note)), found
 
 
 def leave_one_out_quantile(keys: np.ndarray, values: np.ndarray, quantile: float) -> tuple[np.ndarray, np.ndarray]:

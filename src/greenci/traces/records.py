@@ -79,7 +79,7 @@ def merge_results(results: Sequence[TraceReadResult]) -> TraceReadResult:
         ids=cat("ids"), job_name=cat("job_name"), event=cat("event"), user_estimate_s=cat("user_estimate_s"),
         deadline_s=cat("deadline_s"), buffer_s=cat("buffer_s"), carbon_aware=cat("carbon_aware"),
         power_kw=cat("power_kw"), interruptible=cat("interruptible"), default_branch=cat("default_branch"),
-        opted_in=cat("opted_in"),
+        opted_in=cat("opted_in"), capped=cat("capped"),
         allowed_regions=allowed, synthetic=any(t.synthetic for t in tables),
         source=" + ".join(t.source for t in tables if t.source), notes=tuple(notes),
     )
