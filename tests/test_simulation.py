@@ -150,6 +150,43 @@ def test_lts_does_not_peek_at_future_intensity() -> None:
     np.testing.assert_array_equal(a.placements["lts-3"].start_s, b.placements["lts-3"].start_s)
 
 
+def test_greenci_does_not_peek_at_future_intensity() -> None:
+    """greenci's own strategy, saving rule and nightly windows included: the future poisoned, decisions unchanged.
+
+    Regression: its saving rule once averaged the whole grid, future included.
+    """
+    from dataclasses import replace
+
+    from greenci.scheduling.eligibility import EligibilityRules
+    from greenci.scheduling.strategies import GreenciStrategy
+
+    jobs, grid = _small()
+    first = jobs.take(np.arange(60))
+    cut = int(first.submitted_s[-1]) + 1
+    poisoned = grid.values.copy()
+    poisoned[:, grid.times.astype(np.int64) >= (cut // grid.step_s) * grid.step_s] = 1e6
+    strategy = GreenciStrategy(buffer_s=3 * 3600.0, rules=EligibilityRules(min_saving_g=0.5, delay_user_triggered=True),
+                               nightly_time_zone="Europe/Berlin", name="greenci")
+    a = simulate(first, grid, [strategy], forecast="ridge", keep_placements=True).placements["greenci"]
+    b = simulate(first, replace(grid, values=poisoned), [strategy], forecast="ridge",
+                 keep_placements=True).placements["greenci"]
+    np.testing.assert_array_equal(a.region, b.region)
+    np.testing.assert_array_equal(a.start_s, b.start_s)
+    np.testing.assert_array_equal(a.reason, b.reason)
+    np.testing.assert_allclose(a.expected_g, b.expected_g)
+
+
+def test_greenci_fails_fast_for_pull_requests_in_a_replay_and_the_study_strategies_do_not() -> None:
+    jobs, grid = _small()
+    result = simulate(jobs, grid, [make_strategy(n) for n in ("round-robin", "lts-3", "greenci")],
+                      forecast="perfect", keep_placements=True)
+    pr = jobs.event.astype(str) == "pull_request"
+    assert pr.any()
+    greenci, lts = result.placements["greenci"], result.placements["lts-3"]
+    assert np.all(greenci.start_s[pr] == jobs.submitted_s[pr]), "no pull-request run waits"
+    assert np.any(lts.start_s[pr] > jobs.submitted_s[pr]), "the study's LTS shifts every run"
+
+
 @pytest.mark.shared
 def test_cli_simulate_real_trace_ordering_and_breakdown(shared_data: Path) -> None:
     r = CliRunner().invoke(app, ["simulate", "--trace", str(shared_data / "jobs" / "github-actions" / "gha-dashboard"),
@@ -198,3 +235,17 @@ def test_cli_sweep_serial_covers_every_combination(tmp_path: Path, monkeypatch: 
         if x["strategy"] == "round-robin":
             assert x["reduction_vs_round_robin"] == 0.0
         assert x["deadline_misses"] == 0
+
+
+@pytest.mark.shared
+def test_greenci_misses_no_deadline_on_the_real_runs_with_and_without_nightly_windows(shared_data: Path) -> None:
+    trace = str(shared_data / "jobs" / "github-actions" / "gha-dashboard")
+    for extra in ([], ["--nightly-tz", "Europe/Berlin"]):
+        r = CliRunner().invoke(app, ["simulate", "--trace", trace, "--strategies", "round-robin,lts-6,greenci",
+                                     "--forecast", "persistence", "--format", "json", *extra])
+        assert r.exit_code == 0, r.output
+        e = {s["name"]: s for s in json.loads(r.stdout)["strategies"]}
+        assert e["greenci"]["deadline_misses"] == 0, extra
+        fail_fast = [k for k in e["greenci"]["reasons"] if "someone waits" in k]
+        assert fail_fast and e["greenci"]["reasons"][fail_fast[0]] > 6000, "pull-request runs are not delayed"
+        assert e["greenci"]["shifted_jobs"] < e["lts-6"]["shifted_jobs"]
