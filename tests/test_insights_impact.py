@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from greenci.errors import DataFormatError, InputError
 from greenci.insights.impact import analyse_impact, join_grid, read_runs, synthetic_runs, write_report
+from greenci.sources.grid_features import read_grid_features
 
 EM_HEADER = ("Datetime (UTC),Country,Zone Name,Zone Id,Carbon Intensity gCO₂eq/kWh (direct),"
              "Carbon Intensity gCO₂eq/kWh (LCA),Low Carbon Percentage,Renewable Percentage,Data Source,"
@@ -39,7 +41,7 @@ def test_join_takes_the_slot_that_covers_each_start(grid_dir: Path) -> None:
         "started_at": ["2022-10-12T01:59:59Z", "2022-10-12T02:00:00Z", "2022-10-12T04:30:00Z",
                        "2020-06-01T12:29:00Z", "2020-06-01T12:30:00Z", "2022-10-12T01:00:00Z"],
         "region": ["DE-LU", "de", "DE-LU", "FR", "FR", "ZZ"]})
-    out, report = join_grid(runs, grid_dir)
+    out, report = join_grid(runs, functools.partial(read_grid_features, grid_dir))
     np.testing.assert_allclose(out["renewable_pct"].iloc[:2], [41, 42])
     np.testing.assert_allclose(out["intensity_g_per_kwh"].iloc[:2], [301, 302])
     np.testing.assert_allclose(out["low_carbon_pct"].iloc[:2], [51, 52])
@@ -52,15 +54,18 @@ def test_join_takes_the_slot_that_covers_each_start(grid_dir: Path) -> None:
 
 def test_join_needs_time_and_region_columns(grid_dir: Path) -> None:
     with pytest.raises(InputError, match="needs column 'region'"):
-        join_grid(pd.DataFrame({"started_at": ["2022-10-12T00:00Z"]}), grid_dir)
+        join_grid(pd.DataFrame({"started_at": ["2022-10-12T00:00Z"]}),
+                  functools.partial(read_grid_features, grid_dir))
     with pytest.raises(DataFormatError, match="'yesterday' is not a time"):
-        join_grid(pd.DataFrame({"started_at": ["yesterday"], "region": ["DE-LU"]}), grid_dir)
+        join_grid(pd.DataFrame({"started_at": ["yesterday"], "region": ["DE-LU"]}),
+                  functools.partial(read_grid_features, grid_dir))
 
 
 @pytest.mark.shared
 def test_join_on_the_real_electricity_maps_files(shared_data: Path) -> None:
     runs = pd.DataFrame({"started_at": ["2022-10-12T08:30:00Z"], "region": ["DE-LU"]})
-    out, report = join_grid(runs, shared_data / "intensity" / "electricitymaps-hourly")
+    folder = shared_data / "intensity" / "electricitymaps-hourly"
+    out, report = join_grid(runs, functools.partial(read_grid_features, folder))
     path = shared_data / "intensity" / "electricitymaps-hourly" / "DE-LU" / "DE-LU_2022_hourly.csv"
     row = pd.read_csv(path).set_index("Datetime (UTC)").loc["2022-10-12 08:00:00"]
     assert out["renewable_pct"].iloc[0] == pytest.approx(row["Renewable Percentage"])

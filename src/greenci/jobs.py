@@ -219,7 +219,8 @@ class JobTable:
         index = np.sort(np.asarray(index))
         cols = {name: getattr(self, name)[index] for name in (
             "ids", "repo", "workflow", "job_name", "event", "submitted_s", "duration_s", "user_estimate_s",
-            "deadline_s", "buffer_s", "carbon_aware", "power_kw", "interruptible", "default_branch", "opted_in", "capped")}
+            "deadline_s", "buffer_s", "carbon_aware", "power_kw", "interruptible", "default_branch", "opted_in",
+            "capped")}
         allowed = None if self.allowed_regions is None else tuple(self.allowed_regions[i] for i in index)
         return JobTable(**cols, allowed_regions=allowed, synthetic=self.synthetic, source=self.source,
                         notes=self.notes)

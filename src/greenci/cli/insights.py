@@ -295,7 +295,12 @@ def impact(
         frame = synthetic_runs(demo_rows, seed) if synthetic_demo else read_runs(table)  # type: ignore[arg-type]
         join = None
         if intensity is not None:
-            frame, join = join_grid(frame, intensity, time_column=time_column, region_column=region_column)
+            import functools
+
+            from greenci.sources.grid_features import read_grid_features
+
+            frame, join = join_grid(frame, functools.partial(read_grid_features, intensity), time_column=time_column,
+                                    region_column=region_column)
         names = [f.strip() for f in features.split(",") if f.strip()] if features else None
         report = analyse_impact(frame, out_dir=out, target=target, features=names, synthetic=synthetic_demo,
                                 source="synthetic demo" if synthetic_demo else str(table), local_row=row, seed=seed,

@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,11 +64,6 @@ GRID_COLUMNS = ("renewable_pct", "low_carbon_pct", "intensity_g_per_kwh")
 MIN_ROWS = 20
 SHAP_MAX_ROWS = 2000
 SYNTHETIC_LABEL = "SYNTHETIC demo data (greenci's generator, not real CI runs)"
-_RENEWABLE = ("biomass", "geothermal", "hydro run-of-river and poundage", "hydro water reservoir", "marine",
-              "other renewable", "solar", "wind offshore", "wind onshore")
-_GENERATION = (*_RENEWABLE, "fossil brown coal/lignite", "fossil coal-derived gas", "fossil gas", "fossil hard coal",
-               "fossil oil", "fossil oil shale", "fossil peat", "nuclear", "other", "waste")
-_LWA_ALIASES = {"ger": ("de", "de-lu"), "gb": ("gb",), "fr": ("fr",)}
 
 
 # ---------------------------------------------------------------------------------------------- input
@@ -140,18 +135,23 @@ class JoinReport:
     files: tuple[str, ...]
 
 
-def join_grid(frame: pd.DataFrame, intensity_dir: str | os.PathLike[str], *, time_column: str = "started_at",
+#: region names (lower case) -> [(file, frame of ``time`` + grid columns, step s)], best source first
+GridFeatures = Callable[[set[str]], dict[str, list[tuple[str, "pd.DataFrame", int]]]]
+
+
+def join_grid(frame: pd.DataFrame, features: GridFeatures, *, time_column: str = "started_at",
               region_column: str = "region") -> tuple[pd.DataFrame, JoinReport]:
-    """Add renewable share, low-carbon share and intensity by run start and region (module docstring)."""
+    """Add renewable share, low-carbon share and intensity by run start and region (module docstring).
+
+    ``features`` reads the grid columns of the regions asked for, e.g.
+    ``functools.partial(greenci.sources.grid_features.read_grid_features, folder)``.
+    """
     import pandas as pd
 
     for col in (time_column, region_column):
         if col not in frame.columns:
             raise InputError(f"joining grid data needs column {col!r} in the runs table (found "
-                             f"{', '.join(map(str, frame.columns))}): add it or leave out --intensity")
-    root = Path(intensity_dir)
-    if not root.is_dir():
-        raise InputError(f"{os.fspath(intensity_dir)}: not a directory: pass the folder holding intensity files")
+                             f"{', '.join(map(str, frame.columns))}): add it or join no grid data")
     started = pd.to_datetime(frame[time_column], utc=True, errors="coerce", format="ISO8601")
     bad = started.isna() & frame[time_column].notna()
     if bad.any():
@@ -160,7 +160,7 @@ def join_grid(frame: pd.DataFrame, intensity_dir: str | os.PathLike[str], *, tim
                               row=i + 2, column=time_column)
     regions = frame[region_column].astype(str).str.strip()
     wanted = {r.lower() for r in regions.unique()}
-    sources = _grid_sources(root, wanted)
+    sources = features(wanted)
     out = frame.copy()
     for col in GRID_COLUMNS:
         out[col] = np.nan
@@ -191,117 +191,6 @@ def join_grid(frame: pd.DataFrame, intensity_dir: str | os.PathLike[str], *, tim
     missing = tuple(sorted(r for r in set(regions) if r.lower() not in sources))
     return out, JoinReport(matched=int(have.sum()), unmatched=int((~have).sum()), regions_without_files=missing,
                            files=tuple(dict.fromkeys(used)))
-
-
-def _grid_sources(root: Path, wanted: set[str]) -> dict[str, list[tuple[str, pd.DataFrame, int]]]:
-    """region (lower case) -> [(file, frame of time + grid columns, step s)], Electricity Maps first."""
-    from greenci.csvutil import read_header
-    from greenci.sources import detect_header_format
-
-    em: list[tuple[set[str], Path]] = []
-    lwa: list[tuple[set[str], Path, str]] = []
-    for f in sorted(root.rglob("*.csv")):
-        try:
-            fmt = detect_header_format(str(f), read_header(f))
-        except (DataFormatError, InputError):
-            continue
-        prefix = f.stem.split("_")[0].lower()
-        if fmt == "electricitymaps_csv":
-            em.append(({f.parent.name.lower(), prefix, _first_zone_id(f)}, f))
-        elif fmt in ("entsoe_production", "entsoe_csv"):
-            lwa.append(({prefix, *_LWA_ALIASES.get(prefix, ())}, f, fmt))
-    out: dict[str, list[tuple[str, pd.DataFrame, int]]] = {}
-    for keys, f in em:
-        for k in keys & wanted:
-            out.setdefault(k, []).append((str(f), _read_em(f), 3600))
-    for keys, f, fmt in lwa:
-        for k in keys & wanted:
-            data = _read_production(f) if fmt == "entsoe_production" else _read_lwa_ci(f)
-            out.setdefault(k, []).append((str(f), data, _step_s(data)))
-    return out
-
-
-def _first_zone_id(path: Path) -> str:
-    import csv
-
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        header = [h.strip().lower() for h in next(reader, [])]
-        row = next(reader, [])
-    if "zone id" in header and len(row) > header.index("zone id"):
-        return row[header.index("zone id")].strip().lower()
-    return ""
-
-
-def _find(columns: Sequence[str], *names: str) -> str | None:
-    from greenci.csvutil import normalize
-
-    index = {normalize(c): c for c in columns}
-    for n in names:
-        if n in index:
-            return index[n]
-    return None
-
-
-def _read_em(path: Path) -> pd.DataFrame:
-    import pandas as pd
-
-    frame = pd.read_csv(path, encoding="utf-8-sig")
-    tcol = _find(frame.columns, "datetime (utc)")
-    if tcol is None:
-        raise DataFormatError("has no 'Datetime (UTC)' column", path=str(path))
-    data = pd.DataFrame({"time": pd.to_datetime(frame[tcol], utc=True, format="ISO8601").dt.tz_convert(None)
-                         .astype("datetime64[ns]")})
-    for col, names in (("intensity_g_per_kwh", ("carbon intensity gco2eq/kwh (direct)",)),
-                       ("renewable_pct", ("renewable percentage",)), ("low_carbon_pct", ("low carbon percentage",))):
-        src = _find(frame.columns, *names)
-        if src is not None:
-            data[col] = pd.to_numeric(frame[src], errors="coerce").to_numpy()
-    return data.sort_values("time").reset_index(drop=True)
-
-
-def _read_production(path: Path) -> pd.DataFrame:
-    import pandas as pd
-
-    from greenci.csvutil import normalize
-
-    frame = pd.read_csv(path, encoding="utf-8-sig")
-    tcol = frame.columns[0]
-    by = {normalize(c): c for c in frame.columns[1:]}
-    gen = [by[n] for n in _GENERATION if n in by]
-    ren = [by[n] for n in _RENEWABLE if n in by]
-    nuclear = [by["nuclear"]] if "nuclear" in by else []
-    values = frame[gen].apply(pd.to_numeric, errors="coerce").clip(lower=0)
-    total = values.sum(axis=1, min_count=1).replace(0, np.nan)
-    renewable = values[ren].sum(axis=1)
-    return pd.DataFrame({
-        "time": pd.to_datetime(frame[tcol], utc=True, format="ISO8601").dt.tz_convert(None).astype("datetime64[ns]"),
-        "renewable_pct": (100 * renewable / total).to_numpy(),
-        "low_carbon_pct": (100 * (renewable + values[nuclear].sum(axis=1)) / total).to_numpy(),
-    }).sort_values("time").reset_index(drop=True)
-
-
-def _read_lwa_ci(path: Path) -> pd.DataFrame:
-    import pandas as pd
-
-    frame = pd.read_csv(path, encoding="utf-8-sig")
-    tcol = _find(frame.columns, "time") or frame.columns[0]
-    vcol = _find(frame.columns, "carbon intensity")
-    if vcol is None:
-        raise DataFormatError("has no 'Carbon Intensity' column", path=str(path))
-    return pd.DataFrame({
-        "time": pd.to_datetime(frame[tcol], utc=True, format="ISO8601").dt.tz_convert(None).astype("datetime64[ns]"),
-        "intensity_g_per_kwh": pd.to_numeric(frame[vcol], errors="coerce").to_numpy(),
-    }).sort_values("time").reset_index(drop=True)
-
-
-def _step_s(data: pd.DataFrame) -> int:
-    diffs = np.diff(data["time"].to_numpy().astype("datetime64[s]").astype(np.int64))
-    diffs = diffs[diffs > 0]
-    if diffs.size == 0:
-        return 3600
-    uniq, counts = np.unique(diffs, return_counts=True)
-    return int(uniq[np.argmax(counts)])
 
 
 # ---------------------------------------------------------------------------------------------- analysis
