@@ -2,10 +2,15 @@
 
 Run: ``python benchmarks/bench_window_search.py [--repeats N]``. Prints one table.
 
-Job: 6 h, forecast: 72 h of 5-minute values (864 points), SYNTHETIC (seeded diurnal shape + noise),
-the same series for both tools. cats joins points with straight lines (trapezoid rule); greenci holds
-each value over its slot (piecewise constant). The two rules can pick different windows, so the table
-also evaluates both chosen windows under both rules.
+Job: 6 h, forecast: 72 h of 5-minute values (864 points). The series is real when ``../shared`` is
+present (WattTime MOER for CAISO North, 5-minute steps, from its first point: the vessim file), else
+SYNTHETIC (seeded diurnal shape + noise); the 16-region cases are always synthetic. The same series goes
+to both tools. cats joins points with straight lines (trapezoid rule); greenci holds each value over its
+slot (piecewise constant). The two rules can pick different windows, so the table also evaluates both
+chosen windows under both rules.
+
+Timing: every case is timed once per round, rounds interleaved, so that a slow spell of the machine
+touches all cases alike; the ratio is of medians over rounds.
 """
 
 from __future__ import annotations
@@ -49,11 +54,21 @@ def synthetic_intensity(n_regions: int, n_points: int, seed: int = 20240301) -> 
     return out
 
 
-def per_call_s(fn: Callable[[], object], repeats: int, number: int) -> tuple[float, float]:
-    """Median and minimum over ``repeats`` timeit runs of the time of one call (seconds)."""
-    fn()  # warm up (imports, caches of the library itself, not of our inputs)
-    runs = timeit.Timer(fn).repeat(repeat=repeats, number=number)
-    return statistics.median(runs) / number, min(runs) / number
+def real_series() -> tuple[np.ndarray | None, str]:
+    """72 h of real 5-minute intensity (WattTime CAISO North, from ../shared), or None when it is absent."""
+    from greenci.shared_data import find_shared_data
+
+    found = find_shared_data()
+    if found is None:
+        return None, ""
+    from greenci.sources import read_intensity
+
+    [series] = read_intensity([found / "intensity" / "vessim" / "watttime_caiso_north_2023-06.csv"])
+    values = series.values_g_per_kwh[:N_POINTS]
+    if values.size < N_POINTS or not np.isfinite(values).all():
+        return None, ""
+    return values.copy(), (f"real: WattTime MOER CAISO North, 5-minute steps, {series.times[0]}Z + 72 h "
+                           "(../shared vessim file)")
 
 
 def auto_number(fn: Callable[[], object], target_s: float = 0.05) -> int:
@@ -90,7 +105,9 @@ def main() -> None:
     from cats.forecast import PointEstimate, WindowedForecast
 
     values16 = synthetic_intensity(N_REGIONS, N_POINTS)
-    v = values16[0]
+    v, source = real_series()
+    if v is None:
+        v, source = values16[0], "SYNTHETIC (seeded NumPy: diurnal cycle + solar dip + AR(1) noise)"
     times64 = np.datetime64(T0.replace(tzinfo=None), "s") + np.arange(N_POINTS) * np.timedelta64(STEP_S, "s")
     regions16 = tuple(f"SYN-{r:02d}" for r in range(N_REGIONS))
     # cats' input: the same values as a list of point estimates (built outside the timed region,
@@ -132,12 +149,15 @@ def main() -> None:
         ("greenci grid built once, best_window only, 1 region", greenci_1_reused),
         ("greenci grid built once, best_window only, 16 regions", greenci_16_reused),
     ]
-    timings: dict[str, float] = {}
-    fastest: dict[str, float] = {}
-    numbers: dict[str, int] = {}
-    for name, fn in cases:
-        numbers[name] = auto_number(fn)
-        timings[name], fastest[name] = per_call_s(fn, args.repeats, numbers[name])
+    numbers = {name: auto_number(fn) for name, fn in cases}
+    for _, fn in cases:
+        fn()  # warm up (imports, caches of the library itself, not of our inputs)
+    rounds: dict[str, list[float]] = {name: [] for name, _ in cases}
+    for _ in range(args.repeats):  # interleaved: each round times every case once
+        for name, fn in cases:
+            rounds[name].append(timeit.Timer(fn).timeit(number=numbers[name]) / numbers[name])
+    timings = {name: statistics.median(r) for name, r in rounds.items()}
+    fastest = {name: min(r) for name, r in rounds.items()}
 
     # ---------------------------------------------------------------- answers
     cats_win = cats_best()
@@ -149,9 +169,9 @@ def main() -> None:
     # ---------------------------------------------------------------- table
     name_w = max(len(k) for k in timings)
     print("Best-window search: 6 h job over a 72 h forecast at 5-minute steps (864 points)")
-    print("Intensity: SYNTHETIC (seeded NumPy: diurnal cycle + solar dip + AR(1) noise); the same series for")
-    print(f"both tools; 16-region case: {N_REGIONS} synthetic regions x {N_POINTS} slots. "
-          f"Times: median of {args.repeats} timeit repeats, per call.")
+    print(f"Intensity (1 region): {source}; the same series for both tools")
+    print(f"16-region cases: {N_REGIONS} SYNTHETIC regions x {N_POINTS} slots. "
+          f"Times: median of {args.repeats} interleaved rounds, per call.")
     print()
     print(f"{'case':<{name_w}}  {'median/call':>12}  {'min/call':>12}  {'calls/run':>9}  {'cats / this':>11}")
     print("-" * (name_w + 54))
@@ -189,6 +209,7 @@ def main() -> None:
         print(f"  {rule:<30} {c:>12.3f} {g:>15.3f} {g - c:>+15.3f}  ({(g - c) / c * 100:+.3f} %)")
     same = "the same start" if i_cats == i_green else f"starts {abs(i_green - i_cats) * STEP_S // 60} min apart"
     print(f"  -> {same}")
+    print(f"  (1 region: {'real' if source.startswith('real') else 'SYNTHETIC'} data)")
     print(f"  16 regions: greenci picks {g16.region} at {iso(g16.start)}, "  # type: ignore[attr-defined]
           f"mean {g16.mean_g_per_kwh:.3f} g/kWh (synthetic)")  # type: ignore[attr-defined]
 

@@ -10,7 +10,6 @@ and filled only by an explicit policy; the signal kind (average or marginal) tra
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -191,20 +190,22 @@ class WindowEngine:
 
     def __init__(self, values: np.ndarray, *, hold_last: bool = False, labels: Sequence[str] = ()) -> None:
         v = np.asarray(values, dtype=np.float64)
-        if v.ndim == 2:
-            v = v[None]
-        if v.ndim != 3 or v.shape[1] == 0:
-            raise InputError(f"window values must be (blocks x) slots x columns with at least one slot, "
-                             f"got shape {np.shape(values)}")
-        b, n, c = v.shape
-        width = n + 1
-        # rows: block k's prefix sums are rows k*width .. k*width + n (row k*width is 0)
-        s = np.empty((b * width, c))
-        if b == 1:  # one block (a grid): two-dimensional views, fewer calls on the hot path
+        if v.ndim == 2 and v.shape[0]:  # one block (a grid): two-dimensional views, fewer calls on the hot path
+            n, c = v.shape
+            b, width = 1, n + 1
+            s = np.empty((width, c))
             s[0] = 0.0
-            np.add.accumulate(v[0], axis=0, out=s[1:])
+            np.add.accumulate(v, axis=0, out=s[1:])
+            v = v[None]
             s3 = s[None]
         else:
+            if v.ndim != 3 or v.shape[1] == 0:
+                raise InputError(f"window values must be (blocks x) slots x columns with at least one slot, "
+                                 f"got shape {np.shape(values)}")
+            b, n, c = v.shape
+            width = n + 1
+            # rows: block k's prefix sums are rows k*width .. k*width + n (row k*width is 0)
+            s = np.empty((b * width, c))
             s3 = s.reshape(b, width, c)
             s3[:, 0] = 0.0
             np.add.accumulate(v, axis=1, out=s3[:, 1:])
@@ -331,15 +332,14 @@ class IntensityGrid:
         if values.ndim != 2 or values.shape[0] != len(self.regions):
             raise InputError(
                 f"values must be regions x slots, got shape {values.shape} for {len(self.regions)} regions")
-        if len(set(self.regions)) != len(self.regions):
+        if len(self.regions) > 1 and len(set(self.regions)) != len(self.regions):
             raise InputError(f"regions {self.regions} repeat a name: each region appears once")
         if int(self.step_s) <= 0:
             raise InputError(f"step_s {self.step_s} must be a positive number of seconds")
         start = np.datetime64(self.start, "s")
-        object.__setattr__(self, "values", values)  # infinities are refused by the window engine (free there)
-        object.__setattr__(self, "start", start)
-        object.__setattr__(self, "step_s", int(self.step_s))
-        object.__setattr__(self, "start_s", int(start.astype(np.int64)))  # not a field: derived, never stale
+        # frozen: set through __dict__ (one call); infinities are refused by the window engine (free there);
+        # start_s is derived, not a field, so it is never stale
+        self.__dict__.update(values=values, start=start, step_s=int(self.step_s), start_s=int(start.view(np.int64)))
         if self.signal not in _SIGNALS:
             check_signal(self.signal)
 
@@ -495,14 +495,19 @@ class IntensityGrid:
         return replace(self, values=values, filled=policy)
 
     # ----------------------------------------------------------------- windows
-    @functools.cached_property
+    @property
     def windows(self) -> WindowEngine:
         """The grid's window-cost engine (slot-major prefix sums), built on first use.
 
-        A cached property, not a field: ``dataclasses.replace`` (select, between, fill, ...) makes a new
-        grid whose engine is built from its own values, so no cache can go stale.
+        Cached on the instance, not a field: ``dataclasses.replace`` (select, between, fill, ...) makes a
+        new grid whose engine is built from its own values, so no cache can go stale. (A plain dict
+        lookup: ``functools.cached_property`` takes a lock, which costs more than the lookup itself.)
         """
-        return WindowEngine(self.values.T, labels=self.regions)
+        cache = self.__dict__
+        engine = cache.get("_windows")
+        if engine is None:
+            engine = cache["_windows"] = WindowEngine(self.values.T, labels=self.regions)
+        return engine
 
     def _window_slot_sums(self, duration_s: float) -> tuple[np.ndarray, np.ndarray | None]:
         """Sum of value x slot weight for every start (n_starts x regions), and where a gap is used.
