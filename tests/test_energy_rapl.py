@@ -98,7 +98,7 @@ def test_rapl_unreadable_falls_back_to_the_model_with_the_reason(server_tree: Pa
     choice = select_method("auto", server_tree)
     assert choice.method == "model"
     assert "permission denied" in choice.note and "root" in choice.note
-    with pytest.raises(ConfigError, match="--method rapl cannot be used: RAPL is present"):
+    with pytest.raises(ConfigError, match="method rapl cannot be used: RAPL is present"):
         select_method("rapl", server_tree)
     assert select_method("model", server_tree).note == "utilisation model (asked for)"
 

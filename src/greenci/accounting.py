@@ -33,7 +33,7 @@ def same_signal(*signals: str) -> Signal:
     if len(kinds) > 1:
         raise SignalMismatchError(
             "average and marginal intensity signals cannot be combined: "
-            "use series of one kind (select by source or pass --signal)"
+            "use series of one kind (files of one format, or one API)"
         )
     return kinds.pop()
 

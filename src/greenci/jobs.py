@@ -357,6 +357,8 @@ class Estimate:
         if self.source in ("workflow history", "repository history"):
             return (f"{self.estimate_s / 60:.1f} min from the {self.source} ({self.history_runs} earlier runs): "
                     "this job has no run of its own yet")
+        if self.source == "your estimate":
+            return f"{self.estimate_s / 60:.1f} min: your estimate plus a buffer (no earlier run of this job yet)"
         text = f"{self.estimate_s / 60:.1f} min from {self.history_runs} earlier runs"
         if self.user_weight is not None:
             text += f"; your estimate kept {100 * self.user_weight:.0f} % weight"

@@ -85,7 +85,7 @@ def simulate(jobs: JobTable, grid: IntensityGrid, strategies: Sequence[Strategy]
              progress: Callable[[int, int], None] | None = None) -> SimulationResult:
     """Replay ``jobs`` on ``grid`` through ``strategies``; the first strategy named round-robin is the baseline."""
     if len(jobs) == 0:
-        raise InputError("the trace has no jobs: check the trace file and the --start/--days span")
+        raise InputError("the trace has no jobs: check the trace file and the start/days span")
     if not strategies:
         raise InputError("no strategy given: choose from round-robin, location, lts-1, lts-3, lts-6, greenci, oracle")
     names = [s.name for s in strategies]
@@ -140,7 +140,7 @@ def _check_coverage(jobs: JobTable, grid: IntensityGrid) -> None:
         raise InputError(
             f"the trace ({iso(np.datetime64(first, 's'))} .. {iso(np.datetime64(int(last_end), 's'))}, last run's end) "
             f"is not inside the intensity data ({iso(grid.start)} .. {iso(grid.end)}): give intensity covering "
-            "the trace plus the buffers, or align the trace (--start)"
+            "the trace plus the buffers, or align the trace (align_to)"
         )
 
 

@@ -49,7 +49,7 @@ def load_intensity_grid(paths: Sequence[Path], regions: Sequence[str], start: ob
     if missing:
         raise InputError(
             f"intensity for region(s) {', '.join(missing)} was not found in {', '.join(map(str, paths))}: "
-            "give files or a folder holding them, or choose --regions among those present"
+            "give files or a folder holding them, or choose regions among those present"
         )
     grid = IntensityGrid.from_series(series).select(list(regions))
     t0, t1 = to_datetime64(start), to_datetime64(end)
@@ -58,6 +58,6 @@ def load_intensity_grid(paths: Sequence[Path], regions: Sequence[str], start: ob
     if t0 < grid.start or t1 > grid.end:
         raise InputError(
             f"the span {iso(t0)} .. {iso(t1)} is not inside the intensity data ({iso(grid.start)} .. {iso(grid.end)}): "
-            "choose --start/--days inside it, or give intensity files for that period"
+            "choose start and days inside it, or give intensity files for that period"
         )
     return grid.between(lo, hi)

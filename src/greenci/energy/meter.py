@@ -123,7 +123,7 @@ def select_method(requested: str = "auto", rapl_root: str | os.PathLike[str] = D
         return MethodChoice("rapl", found.reason + ", attributed by the tree's share of busy CPU time",
                             found.domains)
     if requested == "rapl":
-        raise ConfigError(f"--method rapl cannot be used: {found.reason}")
+        raise ConfigError(f"method rapl cannot be used: {found.reason}", field="method")
     return MethodChoice("model", f"utilisation model: {found.reason}")
 
 
@@ -156,7 +156,7 @@ class _Intensity:
 
             if opts.region not in PROFILES:
                 raise InputError(f"no synthetic profile for region {opts.region!r}: choose from {', '.join(PROFILES)}, "
-                                 "or give --intensity FILES or --intensity-g-per-kwh")
+                                 "or give intensity files or intensity_g_per_kwh")
             return cls("synthetic", region=opts.region)
         return cls("none")
 
@@ -222,7 +222,7 @@ def _profile_grams(profile: PowerProfile, t0_epoch: float, grid: Any) -> float:
             if "outside" in str(exc):
                 raise InputError(f"the run ({_iso(origin + t[0])} .. {_iso(origin + t[-1])}) is not covered by "
                                  f"the intensity series ({_iso_dt(grid.start)} .. {_iso_dt(grid.end)}): give files "
-                                 "covering the run, --region for the synthetic model, or --intensity-g-per-kwh"
+                                 "covering the run, a region for the synthetic model, or intensity_g_per_kwh"
                                  ) from None
             raise
     return grams

@@ -68,7 +68,8 @@ def plan_batch(jobs: Sequence[Job], *, intensity: ForecastProvider, history: Run
         return []
     candidates = tuple(regions or intensity.regions)
     if not candidates:
-        raise InputError(f"{intensity.name} lists no regions: give the candidate regions (e.g. --regions DE-LU,GB)")
+        raise InputError(f"{intensity.name} lists no regions: give the candidate regions, e.g. DE-LU,GB",
+                         field="regions")
     resolved: dict[tuple[str, ...] | None, tuple[str, ...] | None] = {None: None}
     prepared = []
     for job in jobs:
@@ -144,4 +145,4 @@ def _no_runs_note(job: Job, history: RunHistoryStore) -> str:
     if not held:
         return f"the run history holds no earlier run of {where}"
     shown = "; ".join(" / ".join(k) for k in held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
-    return f"the run history holds no earlier run of {where} (it holds {shown}): check --repo, --workflow and --job"
+    return f"the run history holds no earlier run of {where} (it holds {shown}): check repo, workflow and job"
