@@ -55,7 +55,6 @@ if TYPE_CHECKING:
 HOUR_S = 3600
 DAY_S = 24 * HOUR_S
 WEEK_S = 7 * DAY_S
-FORECASTERS: tuple[str, ...] = ("persistence", "seasonal-naive", "ridge")
 DEFAULT_HORIZONS_H: tuple[int, ...] = (1, 6, 12, 24, 48)
 DEFAULT_WARMUP_S = 28 * DAY_S
 MIN_WARMUP_S = WEEK_S
@@ -423,8 +422,10 @@ class RidgeLags(_GridForecast):
 
 
 # --------------------------------------------------------------------------------------- registry
+#: The registry of forecast models: adding one is one class (a ``_GridForecast``) and one line here.
 _MODELS: dict[str, type[_GridForecast]] = {"persistence": Persistence, "seasonal-naive": SeasonalNaive,
                                            "ridge": RidgeLags}
+FORECASTERS: tuple[str, ...] = tuple(_MODELS)
 
 
 def make_forecaster(name: str) -> Forecaster:
