@@ -17,6 +17,9 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from greenci.cli.support import console as _console
+from greenci.cli.support import emit_json as _emit_json
+from greenci.cli.support import finite as _finite
 from greenci.cli.support import friendly as _friendly
 from greenci.errors import InputError
 
@@ -26,28 +29,6 @@ __all__ = ["register"]
 class _Format(StrEnum):
     table = "table"
     json = "json"
-
-
-def _console() -> Console:
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
-
-
-def _emit_json(doc: dict[str, Any]) -> None:
-    typer.echo(json.dumps(_finite(doc), indent=2, allow_nan=False))
-
-
-def _finite(o: Any) -> Any:
-    import math
-
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None
-    if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_finite(v) for v in o]
-    if hasattr(o, "item") and callable(o.item):
-        return _finite(o.item())
-    return o
 
 
 def register(app: typer.Typer) -> None:

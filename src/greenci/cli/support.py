@@ -66,7 +66,21 @@ def console() -> Console:
 
 
 def emit_json(doc: dict[str, Any]) -> None:
-    typer.echo(json.dumps(doc, indent=2, default=json_default, allow_nan=False))
+    """JSON on stdout; a number that is not finite is null (JSON has no NaN or infinity)."""
+    typer.echo(json.dumps(finite(doc), indent=2, default=json_default, allow_nan=False))
+
+
+def finite(o: Any) -> Any:
+    """``o`` with every non-finite float (NaN, infinities) as None, NumPy scalars as Python ones."""
+    if isinstance(o, float):
+        return o if np.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [finite(v) for v in o]
+    if isinstance(o, np.generic):
+        return finite(o.item())
+    return o
 
 
 def json_default(o: Any) -> Any:

@@ -370,31 +370,6 @@ def _cleanest_slots(ctx: Context, arrival: float, dur: float, wait: float,
     return chosen, r, float(totals[r])
 
 
-def _cleanest_slots(ctx: Context, arrival: float, dur: float, wait: float,
-                    allowed: np.ndarray | None) -> tuple[np.ndarray | None, int, float]:
-    """For an interruptible job: the ``ceil(dur)`` cleanest whole slots in one region within its window."""
-    first = int(np.ceil(arrival - 1e-9))
-    last = int(np.floor(arrival + wait + dur + 1e-9))  # window end (slot boundary)
-    need = int(np.ceil(dur - 1e-9))
-    if last - first < need or need == 0:
-        return None, -1, np.nan
-    issue = int(np.floor(arrival + 1e-9))
-    n_regions = len(ctx.regions)
-    slots = np.arange(first, last, dtype=np.float64)
-    cost = ctx.forecast.integral(np.array([[issue]]), np.arange(n_regions)[:, None], slots[None, :],
-                                 slots[None, :] + 1.0)
-    cost = np.where(np.isnan(cost), np.inf, cost)
-    if allowed is not None:
-        cost[~allowed] = np.inf
-    pick = np.argpartition(cost, need - 1, axis=1)[:, :need]
-    totals = np.take_along_axis(cost, pick, axis=1).sum(axis=1)
-    r = int(np.argmin(totals))
-    if not np.isfinite(totals[r]):
-        return None, -1, np.nan
-    chosen = np.sort(slots[pick[r]])
-    return chosen, r, float(totals[r])
-
-
 def accounted_emissions_g(placement: Placement, jobs: JobTable, actual: IntensityGrid | ActualSurface) -> np.ndarray:
     """Actual emissions (g) of every job as placed, on actual intensity and true durations."""
     surface = actual if isinstance(actual, ActualSurface) else ActualSurface(actual)
