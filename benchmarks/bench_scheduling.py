@@ -7,7 +7,7 @@ Run: ``python benchmarks/bench_scheduling.py [--quick] [--repeats N]``.
     synthetic grid) through round-robin, location, lts-1/3/6, oracle-6 and greenci-6, deciding on the
     'perfect', 'persistence' and 'ridge' forecasts. Reports the wall time of ``simulate`` (median of
     repeats; it includes the forecast cube), the cube build inside those same calls (timed by wrapping
-    ``greenci.simulation.forecast_surface``, so it is the cube simulate builds, at simulate's horizon)
+    ``forecast_surface`` where ``greenci.simulation`` looks it up, so it is the cube simulate builds, at simulate's horizon)
     and a per-strategy breakdown. Target: replay < 1 s.
 (b) Scale: 10k / 100k / 1M synthetic jobs (arrivals uniform over the year, log-normal runtimes, 3,000
     workflows in 300 repositories, so histories exist) x the same 12-region 1-year hourly grid x LTS-6.
@@ -35,9 +35,9 @@ from rich.table import Table
 from greenci import simulation
 from greenci.grid import IntensityGrid
 from greenci.jobs import JobTable, estimate_durations
+from greenci.scheduling.context import Context, forecast_surface
 from greenci.scheduling.kernel import ActualSurface
 from greenci.scheduling.strategies import (
-    Context,
     GreenciStrategy,
     LocationShifting,
     LocationTimeShifting,
@@ -47,7 +47,7 @@ from greenci.scheduling.strategies import (
     accounted_emissions_g,
 )
 from greenci.shared_data import find_shared_data
-from greenci.simulation import forecast_surface, simulate
+from greenci.simulation import simulate
 from greenci.synthetic import synthetic_grid
 from greenci.tracegen import generate_study_trace
 
@@ -186,7 +186,7 @@ def bench_replay(console: Console, grid: IntensityGrid, grid_label: str, repeats
     parts.add_row("Context.build (duration estimates)", fmt_s(ctx_s), f"{ctx_s / base:.0%}")
     spent = ctx_s
     for s in strategies:
-        t, _ = timed(lambda s=s: accounted_emissions_g(s.place(jobs, ctx), jobs, ctx), repeats)
+        t, _ = timed(lambda s=s: accounted_emissions_g(s.place(jobs, ctx), jobs, grid), repeats)
         spent += t
         parts.add_row(f"{s.name}: place + account", fmt_s(t), f"{t / base:.0%}")
     rest = max(base - spent, 0.0)
@@ -247,12 +247,12 @@ def bench_scale(console: Console, grid: IntensityGrid, grid_label: str, sizes: l
         jobs = scale_jobs(n, grid)
         reps = repeats if n < 1_000_000 else max(1, min(repeats, 3))
         est_s, est = timed(lambda jobs=jobs: estimate_durations(jobs), reps, warmup=n < 1_000_000)
-        ctx = Context(grid=grid, actual=actual, forecast=actual, estimates=est, forecast_name="perfect")
+        ctx = Context.build(jobs, grid, estimates=est, forecast_name="perfect")
         place_s, placement = timed(lambda jobs=jobs, ctx=ctx: strategy.place(jobs, ctx), reps, warmup=n < 1_000_000)
-        account_s, grams = timed(lambda jobs=jobs, p=placement, ctx=ctx: accounted_emissions_g(p, jobs, ctx), reps)
+        account_s, grams = timed(lambda jobs=jobs, p=placement: accounted_emissions_g(p, jobs, actual), reps)
         assert np.isfinite(grams).all()  # a sanity check of the run, not of its speed
         cube_s, surface = timed(lambda jobs=jobs: forecast_surface(grid, "persistence", HORIZON_SLOTS, jobs), 1)
-        ctx_f = Context(grid=grid, actual=actual, forecast=surface, estimates=est, forecast_name="persistence")
+        ctx_f = ctx.deciding_on(surface, "persistence")
         cube_place_s, _ = timed(lambda jobs=jobs, c=ctx_f: strategy.place(jobs, c), reps, warmup=n < 1_000_000)
         rows.append(ScaleRow(n, est_s, place_s, cube_place_s, cube_s, account_s))
         del jobs, est, ctx, ctx_f, surface, placement, grams
