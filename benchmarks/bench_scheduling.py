@@ -7,8 +7,8 @@ Run: ``python benchmarks/bench_scheduling.py [--quick] [--repeats N]``.
     synthetic grid) through round-robin, location, lts-1/3/6, oracle-6 and greenci-6, deciding on the
     'perfect', 'persistence' and 'ridge' forecasts. Reports the wall time of ``simulate`` (median of
     repeats; it includes the forecast cube), the cube build inside those same calls (timed by wrapping
-    ``forecast_surface`` where ``greenci.simulation`` looks it up, so it is the cube simulate builds, at simulate's horizon)
-    and a per-strategy breakdown. Target: replay < 1 s.
+    ``forecast_surface`` where ``greenci.simulation`` looks it up, so it is the cube simulate builds, at
+    simulate's horizon) and a per-strategy breakdown. Target: replay < 1 s.
 (b) Scale: 10k / 100k / 1M synthetic jobs (arrivals uniform over the year, log-normal runtimes, 3,000
     workflows in 300 repositories, so histories exist) x the same 12-region 1-year hourly grid x LTS-6.
     Times the duration estimate, the placement (``LocationTimeShifting.place``, i.e. the kernel's
