@@ -716,11 +716,6 @@ class GridForecasts:
         del start_s, end_s
         return self.grid.select([region])
 
-    def history(self, regions: Sequence[str], start_s: int, end_s: int) -> IntensityGrid:
-        """What actually happened over ``[start_s, end_s)`` (for accounting and fallback profiles)."""
-        return self.grid.select(list(regions)).between(np.datetime64(int(start_s), "s"),
-                                                       np.datetime64(int(end_s), "s"))
-
 
 def profile_forecast(times_s: np.ndarray, values: np.ndarray, issued_at_s: int, horizon_s: float,
                      step_s: int = HOUR_S) -> tuple[np.ndarray, str]:

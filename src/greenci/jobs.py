@@ -364,11 +364,6 @@ class Estimate:
             text += f"; your estimate kept {100 * self.user_weight:.0f} % weight"
         return text
 
-    def as_estimates(self) -> DurationEstimates:
-        """The same estimate as a one-row :class:`DurationEstimates` (what strategies read)."""
-        return DurationEstimates(np.array([self.estimate_s]), np.array([self.history_runs]), np.array([np.nan]),
-                                 np.array([0.0]), np.array([np.nan if self.user_weight is None else self.user_weight]),
-                                 np.array([ESTIMATE_SOURCES.index(self.source)]))
 
 
 def history_quantiles(keys: np.ndarray, durations_s: np.ndarray, *, quantile: float = 0.9,

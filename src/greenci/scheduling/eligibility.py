@@ -44,7 +44,6 @@ REASONS: tuple[str, ...] = (
 )
 (SHIFTED, OPT_OUT, FAIL_FAST, LOW_FLEX, LOW_SAVING, STUDY_COLD_START, ROUND_ROBIN, CAPACITY, COLD_START,
  NO_FORECAST) = range(len(REASONS))
-PR_POLICY = FAIL_FAST  # the earlier name of the rule
 
 #: events no person waits for: time shifting applies to them by default
 UNATTENDED_EVENTS = frozenset({"schedule", "batch", "workflow_run"})

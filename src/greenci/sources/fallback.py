@@ -147,7 +147,6 @@ class FallbackChain:
         self.history = history
         self.max_age_s = float(max_age_s)
         self.name = primary.name
-        self.last_error: str | None = None
 
     @property
     def regions(self) -> tuple[str, ...]:
@@ -157,11 +156,9 @@ class FallbackChain:
         try:
             got = self.primary.forecast(regions, issued_at_s, horizon_s)
         except SourceError as exc:
-            self.last_error = str(exc)
             logger.warning("%s failed (%s): using the fallback chain", self.primary.name, exc)
             why = f"{self.primary.name} failed: {exc}"
             return self._fallback(list(regions), int(issued_at_s), float(horizon_s), why)
-        self.last_error = None
         for r, row in zip(got.grid.regions, got.grid.values, strict=True):
             self.store.save(r, remember(self.store.load(r), row, got.grid.start_s, got.grid.step_s, got.issued_at_s,
                                         got.method, got.grid.signal))

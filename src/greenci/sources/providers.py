@@ -49,11 +49,6 @@ class ClientForecasts:
         grid = IntensityGrid.from_series([self._series(r) for r in regions], span="common").select(list(regions))
         return cut_at(grid, int(issued_at_s), self.name)
 
-    def history(self, regions: Sequence[str], start_s: int, end_s: int) -> IntensityGrid:
-        """What happened over ``[start_s, end_s)``, from the API's history endpoint."""
-        a, b = np.datetime64(int(start_s), "s"), np.datetime64(int(end_s), "s")
-        return IntensityGrid.from_series([self.client.history(r, a, b) for r in regions], span="common")
-
     def intensity_over(self, region: str, start_s: int, end_s: int) -> IntensityGrid:
         """One region over ``[start_s, end_s)``: history when that span is past, else the newest forecast."""
         return intensity_over(self.client, region, start_s, end_s)
