@@ -55,7 +55,7 @@ class JobRequest:
 def job_from_request(request: JobRequest, spec: JobSpec | None = None, *, now: datetime) -> Job:
     """The :class:`Job` of a request, with a workflow file's keys where the request says nothing."""
     submitted = request.submitted_at or now
-    if spec is not None and request.workflow and request.workflow not in (spec.workflow, ):
+    if spec is not None and request.workflow and request.workflow != spec.workflow:
         raise InputError(f"workflow {request.workflow!r} differs from the workflow file's name {spec.workflow!r}: "
                          "leave workflow out or give the matching file")
     workflow = request.workflow or (spec.workflow if spec else "ci")

@@ -49,6 +49,14 @@ class _Prepared:
     estimate: Estimate
     window: JobWindow
     notes: tuple[str, ...]
+    buffer_s: float  # the wait allowed when the window sets no deadline
+
+    @property
+    def horizon_s(self) -> float:
+        """How far ahead the forecast must reach: the longest wait, the run, and a slot to spare."""
+        sub = to_epoch_s(self.job.submitted_at)
+        wait = self.window.deadline_s - sub if np.isfinite(self.window.deadline_s) else self.buffer_s
+        return max(wait, 0.0) + self.estimate.estimate_s + 3600.0
 
 
 def plan_job(job: Job, *, intensity: ForecastProvider, history: RunHistoryStore | None = None,
@@ -81,7 +89,7 @@ def plan_batch(jobs: Sequence[Job], *, intensity: ForecastProvider, history: Run
         prepared.append(_prepare(job, history, policy))
     if len(prepared) == 1:  # the common request: no grouping, no batch fit
         p = prepared[0]
-        forecast = intensity.forecast(candidates, to_epoch_s(p.job.submitted_at), _horizon_s(p))
+        forecast = intensity.forecast(candidates, to_epoch_s(p.job.submitted_at), p.horizon_s)
         [decision] = decide_group([p.job], forecast, [p.estimate], [p.window], strategy=policy.strategy,
                                   notes=[p.notes])
         if sink is not None:
@@ -94,13 +102,13 @@ def plan_batch(jobs: Sequence[Job], *, intensity: ForecastProvider, history: Run
     slot = (subs - grid.start_s) // grid.step_s if grid is not None else np.arange(subs.size)
     if grid is not None:  # fit every issue time of the batch in one pass
         inside = slot[(slot >= 1) & (slot < grid.n_slots)]
-        intensity.forecast_many(inside, intensity.horizon_slots(max(_horizon_s(p) for p in prepared)))
+        intensity.forecast_many(inside, intensity.horizon_slots(max(p.horizon_s for p in prepared)))
     out: list[Decision | None] = [None] * len(jobs)
     bounds = np.flatnonzero(np.r_[True, slot[order][1:] != slot[order][:-1], True])
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         group = [int(i) for i in order[a:b]]
         members = [prepared[i] for i in group]
-        forecast = intensity.forecast(candidates, int(subs[group[0]]), max(_horizon_s(p) for p in members))
+        forecast = intensity.forecast(candidates, int(subs[group[0]]), max(p.horizon_s for p in members))
         decisions = decide_group([p.job for p in members], forecast, [p.estimate for p in members],
                                  [p.window for p in members], strategy=policy.strategy,
                                  notes=[p.notes for p in members])
@@ -109,13 +117,6 @@ def plan_batch(jobs: Sequence[Job], *, intensity: ForecastProvider, history: Run
             if sink is not None:
                 sink.record(d)
     return [d for d in out if d is not None]
-
-
-def _horizon_s(p: _Prepared) -> float:
-    sub = to_epoch_s(p.job.submitted_at)
-    wait = (p.window.deadline_s - sub) if np.isfinite(p.window.deadline_s) else (
-        p.job.buffer_s if p.job.buffer_s is not None else 6 * 3600.0)
-    return max(wait, 0.0) + p.estimate.estimate_s + 3600.0
 
 
 def _prepare(job: Job, history: RunHistoryStore | None, policy: PlanPolicy) -> _Prepared:
@@ -131,11 +132,13 @@ def _prepare(job: Job, history: RunHistoryStore | None, policy: PlanPolicy) -> _
             notes.append(_no_runs_note(job, history))
     estimate = estimate_one(own, job.duration_estimate_s, workflow=workflow, repo=repo)
     buffer_s = float(getattr(policy.strategy, "buffer_s", 6 * 3600.0))
+    if job.buffer_s is not None:
+        buffer_s = job.buffer_s
     window = job_window(job, history=own, morning=policy.morning, buffer_s=buffer_s)
     if np.isfinite(window.deadline_s) and window.deadline_s - sub < estimate.estimate_s:
         notes.append(f"the window ends {(window.deadline_s - sub) / 60:.0f} min after submission, before the "
                      f"estimated {estimate.estimate_s / 60:.0f} min run could finish: it runs now and may end late")
-    return _Prepared(job, estimate, window, tuple(notes))
+    return _Prepared(job, estimate, window, tuple(notes), buffer_s)
 
 
 def _no_runs_note(job: Job, history: RunHistoryStore) -> str:
