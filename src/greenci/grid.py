@@ -189,48 +189,51 @@ class WindowEngine:
                  "width")
 
     def __init__(self, values: np.ndarray, *, hold_last: bool = False, labels: Sequence[str] = ()) -> None:
-        v = np.asarray(values, dtype=np.float64)
-        if v.ndim == 2 and v.shape[0]:  # one block (a grid): two-dimensional views, fewer calls on the hot path
+        v = values if type(values) is np.ndarray and values.dtype == np.float64 else np.asarray(values, np.float64)
+        self.hold_last = hold_last
+        self._g = self._xpad = None
+        self.last_nan = _NO_NAN
+        if v.ndim == 2 and v.shape[0]:  # one block (a grid): the hot path of a best-window search, few calls
             n, c = v.shape
-            b, width = 1, n + 1
-            s = np.empty((width, c))
+            self.blocks, self.n_slots, self.n_columns, self.width = 1, n, c, n + 1
+            s = np.empty((n + 1, c))
             s[0] = 0.0
             np.add.accumulate(v, axis=0, out=s[1:])
-            v = v[None]
-            s3 = s[None]
+            self._v, self._s = v[None], s
+            # a NaN (or inf) makes a total so; a short row is checked without NumPy's reduction overhead
+            self.has_gaps = not all(map(math.isfinite, s[n].tolist())) if c <= 64 else not math.isfinite(s[n].sum())
         else:
             if v.ndim != 3 or v.shape[1] == 0:
                 raise InputError(f"window values must be (blocks x) slots x columns with at least one slot, "
                                  f"got shape {np.shape(values)}")
             b, n, c = v.shape
-            width = n + 1
+            self.blocks, self.n_slots, self.n_columns, self.width = b, n, c, n + 1
             # rows: block k's prefix sums are rows k*width .. k*width + n (row k*width is 0)
-            s = np.empty((b * width, c))
-            s3 = s.reshape(b, width, c)
+            s = np.empty((b * (n + 1), c))
+            s3 = s.reshape(b, n + 1, c)
             s3[:, 0] = 0.0
             np.add.accumulate(v, axis=1, out=s3[:, 1:])
-        totals = s3[:, n]
-        # a NaN (or inf) makes a total so; a short row is checked without NumPy's reduction overhead
-        self.has_gaps = (not all(map(math.isfinite, totals.ravel().tolist())) if totals.size <= 64
-                         else not math.isfinite(float(totals.sum())))
-        self._g = None
-        self._xpad = None
-        self.last_nan = _NO_NAN
+            self._v, self._s = v, s
+            self.has_gaps = not math.isfinite(float(s3[:, n].sum()))
         if self.has_gaps:
-            if np.isinf(v).any():
-                col = int(np.flatnonzero(np.isinf(v).any(axis=(0, 1)))[0])
-                name = labels[col] if col < len(labels) else f"column {col}"
-                raise InputError(f"region {name} has an infinite intensity: use finite numbers, NaN for gaps")
-            nan = np.isnan(v)
-            self.last_nan = nan[:, n - 1].copy()
-            v = np.where(nan, 0.0, v)
-            np.add.accumulate(v, axis=1, out=s3[:, 1:])
-            g = np.zeros((b * width, c), dtype=np.int64)
-            np.add.accumulate(nan, axis=1, dtype=np.int64, out=g.reshape(b, width, c)[:, 1:])
-            self._g = g
-        self._v, self._s = v, s
-        self.blocks, self.n_slots, self.n_columns, self.width = b, n, c, width
-        self.hold_last = hold_last
+            self._count_gaps(labels)
+
+    def _count_gaps(self, labels: Sequence[str]) -> None:
+        """Prefix sums with gaps as 0, and prefix counts of gaps (a window touching one is unknown)."""
+        v = self._v
+        b, n, c = v.shape
+        if np.isinf(v).any():
+            col = int(np.flatnonzero(np.isinf(v).any(axis=(0, 1)))[0])
+            name = labels[col] if col < len(labels) else f"column {col}"
+            raise InputError(f"region {name} has an infinite intensity: use finite numbers, NaN for gaps")
+        nan = np.isnan(v)
+        self.last_nan = nan[:, n - 1].copy()
+        self._v = np.where(nan, 0.0, v)
+        s3 = self._s.reshape(b, self.width, c)
+        np.add.accumulate(self._v, axis=1, out=s3[:, 1:])
+        g = np.zeros((b * self.width, c), dtype=np.int64)
+        np.add.accumulate(nan, axis=1, dtype=np.int64, out=g.reshape(b, self.width, c)[:, 1:])
+        self._g = g
 
     @property
     def _x(self) -> np.ndarray:
