@@ -93,7 +93,7 @@ class ReplayOutcome:
 def replay(request: ReplayRequest, *, read_series: ReadSeries | None = None,
            progress: Progress | None = None) -> ReplayOutcome:
     """Read the inputs and replay them through the requested strategies."""
-    read = read_series or _read_intensity
+    read = _read_once(read_series or _read_intensity)  # the side-by-side replay reads the same files
     strategies = request.build_strategies()
     jobs, grid = replay_inputs(request, read)
     result = simulate(jobs, grid, strategies, forecast=request.forecast, keep_placements=request.keep_placements,
@@ -143,6 +143,19 @@ def replay_inputs(request: ReplayRequest, read_series: ReadSeries | None = None)
         grid = synthetic_grid(list(request.regions), start=t0 - np.timedelta64(hist, "s"), hours=span_h,
                               seed=request.seed)
     return jobs, grid
+
+
+def _read_once(read: ReadSeries) -> ReadSeries:
+    """``read`` that reads each list of paths once per replay (the series are immutable records)."""
+    seen: dict[tuple[str, ...], list[IntensitySeries]] = {}
+
+    def cached(paths: Sequence[Path]) -> list[IntensitySeries]:
+        key = tuple(str(p) for p in paths)
+        if key not in seen:
+            seen[key] = read(paths)
+        return seen[key]
+
+    return cached
 
 
 def _read_intensity(paths: Sequence[Path]) -> list[IntensitySeries]:
