@@ -169,6 +169,30 @@ def test_several_repositories_count_as_context_switches(built_repo: Path, tmp_pa
     assert a10.context_switching == 2.5 and a10.commits == 4
 
 
+def test_empty_commit_touches_no_directory(tmp_path: Path) -> None:
+    """An empty commit (``--allow-empty``) changes no file: it touches no area, not a top-level ``.``."""
+    repo = tmp_path / "empty"
+    repo.mkdir()
+    env = _env(tmp_path)
+    for args in (["init", "-q"], ["config", "user.name", ALICE[0]], ["config", "user.email", ALICE[1]],
+                 ["config", "commit.gpgsign", "false"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, env=env, capture_output=True)
+    _commit(repo, ALICE, "2024-03-04T09:00:00+0200", "Code", {"src/a.py": "a\n"})
+    when = "2024-03-05T09:00:00+0200"
+    subprocess.run(["git", "commit", "-q", "--no-verify", "--allow-empty", "-m", "Trigger CI"], cwd=repo, check=True,
+                   env={**env, "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}, capture_output=True)
+    code, empty = read_git_log(repo)
+    assert code.areas() == frozenset({"src"})
+    assert empty.files == () and empty.churn == 0
+    assert empty.areas() == frozenset() and empty.areas(with_repo=True) == frozenset()
+    table = build_indicators([code, empty], identities=Identities.create(salt="s", reveal=True), sentiment=False)
+    (row,) = table.rows
+    # Mar 4: src (1 area); Mar 5: the empty commit only, no area and no day of work on files -> mean 1, not 0.5
+    assert row.commits == 2 and row.context_switching == 1.0
+    only_empty = build_indicators([empty], identities=Identities.create(salt="s"), sentiment=False)
+    assert only_empty.rows[0].commits == 1 and only_empty.rows[0].context_switching == 0.0
+
+
 def test_rename_paths_are_parsed() -> None:
     rs, us, gs = "\x1e", "\x1f", "\x1d"
     text = (f"{rs}abc{us}A{us}a@x{us}2024-01-01T00:00:00+01:00{us}msg\n{gs}\n\n"

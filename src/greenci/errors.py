@@ -10,15 +10,23 @@ from __future__ import annotations
 class GreenciError(Exception):
     """Base of every error greenci raises on purpose.
 
-    ``field`` names the request field the message is about (e.g. ``energy_kwh``), so that a shell can
-    show it in its own terms (the CLI as ``--energy-kwh``, the service as a JSON pointer).
+    ``field`` names the request field the message is about (e.g. ``energy_kwh``; several as a tuple when
+    the fix involves more than one), so that a shell can show it in its own terms (the CLI as
+    ``--energy-kwh``, the service as a JSON pointer).
     """
 
     exit_code: int = 1
 
-    def __init__(self, *args: object, field: str | None = None) -> None:
+    def __init__(self, *args: object, field: str | tuple[str, ...] | None = None) -> None:
         super().__init__(*args)
         self.field = field
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields the message is about, as a tuple (empty when none)."""
+        if self.field is None:
+            return ()
+        return (self.field,) if isinstance(self.field, str) else tuple(self.field)
 
 
 class InputError(GreenciError, ValueError):

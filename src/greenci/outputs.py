@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -23,15 +24,17 @@ __all__ = ["append_line", "atomic_open", "atomic_path", "check_file", "check_fol
 def check_file(path: Path, *, field: str, suffixes: tuple[str, ...] = ()) -> Path:
     """Fail now, naming ``field``, if ``path`` cannot become a file of one of ``suffixes`` (``.json``, ...)."""
     path = Path(path)
-    if suffixes and path.suffix.lower() not in suffixes:
-        raise InputError(f"{field} {path}: write a {' or '.join(suffixes)} file (e.g. {path.with_suffix(suffixes[0])})",
-                         field=field)
     if path.is_dir():
-        raise InputError(f"{field} {path} is a folder: name a file inside it, e.g. {path / ('out' + (suffixes or ('',))[0])}",
-                         field=field)
+        example = path / ("out" + (suffixes[0] if suffixes else ""))
+        raise InputError(f"{field} {path} is a folder: name a file inside it, e.g. {example}", field=field)
+    if suffixes and path.suffix.lower() not in suffixes:
+        kinds = ", ".join(suffixes[:-1]) + (" or " if len(suffixes) > 1 else "") + suffixes[-1]
+        raise InputError(f"{field} {path}: write a {kinds} file, e.g. {path.with_suffix(suffixes[0])}", field=field)
     if path.exists() and not os.access(path, os.W_OK):
         raise InputError(f"{field} {path}: the file is not writable: choose another path or fix its permissions",
                          field=field)
+    if path.exists() and not path.is_file():
+        raise InputError(f"{field} {path} is not a regular file: choose another path", field=field)
     _check_parent(path.parent, field=field, what=str(path))
     return path
 
@@ -41,17 +44,16 @@ def check_folder(path: Path, *, field: str) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError(f"{field} {path} is a file: name a folder (it is created when missing)", field=field)
-    if path.is_dir():
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise InputError(f"{field} {path}: the folder is not writable: choose another or fix its permissions",
-                             field=field)
-        return path
-    _check_parent(path.parent, field=field, what=str(path))
+    _check_parent(path if path.is_dir() else path.parent, field=field, what=str(path))
     return path
 
 
 def _check_parent(parent: Path, *, field: str, what: str) -> None:
-    """The nearest existing ancestor must be a writable folder (missing folders are created later)."""
+    """The nearest existing ancestor must be a folder where a file can be created (missing folders are made later).
+
+    A real probe (create and remove a hidden file), not ``os.access``: root passes every access check,
+    yet cannot write in ``/proc`` or on a read-only mount.
+    """
     probe = parent if str(parent) else Path(".")
     while not probe.exists():
         if probe.parent == probe:
@@ -59,9 +61,13 @@ def _check_parent(parent: Path, *, field: str, what: str) -> None:
         probe = probe.parent
     if not probe.is_dir():
         raise InputError(f"{field} {what}: {probe} is a file, not a folder: choose another path", field=field)
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError(f"{field} {what}: cannot write in {probe} (permission denied): choose another path",
-                         field=field)
+    try:
+        fd, name = tempfile.mkstemp(prefix=".greenci-probe-", dir=probe)
+    except OSError as exc:
+        raise InputError(f"{field} {what}: cannot write in {probe} ({exc.strerror}): choose another path",
+                         field=field) from None
+    os.close(fd)
+    os.unlink(name)
 
 
 def _temporary(path: Path) -> Path:

@@ -9,6 +9,7 @@ from typing import Any
 
 from greenci.errors import ConfigError
 from greenci.grid import IntensityGrid, RegionSummary
+from greenci.outputs import atomic_path
 
 SYNTHETIC_NOTE = "synthetic data (greenci's built-in model), not a measurement of any grid"
 
@@ -83,7 +84,9 @@ def plot_grid(grid: IntensityGrid, path: Path, title: str | None = None) -> Path
     fig.autofmt_xdate()
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp)
+    finally:
+        plt.close(fig)
     return path

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from greenci.errors import ConfigError
+from greenci.outputs import atomic_path, write_text
 from greenci.simulation import SimulationResult
 
 
@@ -192,17 +193,18 @@ def write_outputs(result: SimulationResult, outdir: Path, reference: dict[str, f
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
     doc = simulation_json(result, reference)
-    (outdir / "summary.json").write_text(json.dumps(doc, indent=2, allow_nan=False), encoding="utf-8")
-    written.append(outdir / "summary.json")
+    written.append(write_text(outdir / "summary.json", json.dumps(doc, indent=2, allow_nan=False) + "\n"))
     flat = pd.DataFrame([{k: v for k, v in row.items() if not isinstance(v, dict)} for row in doc["strategies"]])
-    flat.to_csv(outdir / "strategies.csv", index=False)
+    with atomic_path(outdir / "strategies.csv") as tmp:
+        flat.to_csv(tmp, index=False)
     written.append(outdir / "strategies.csv")
     tl = result.timeline
     frame = {"time_utc": pd.to_datetime(tl.times).strftime("%Y-%m-%dT%H:%M:%SZ")}
     for name in tl.running:
         frame[f"running:{name}"] = tl.running[name]
         frame[f"cumulative_g:{name}"] = tl.cumulative_g[name]
-    pd.DataFrame(frame).to_csv(outdir / "timeline.csv", index=False)
+    with atomic_path(outdir / "timeline.csv") as tmp:
+        pd.DataFrame(frame).to_csv(tmp, index=False)
     written.append(outdir / "timeline.csv")
     if result.placements:
         from greenci.scheduling.eligibility import REASONS
@@ -217,10 +219,14 @@ def write_outputs(result: SimulationResult, outdir: Path, reference: dict[str, f
             }))
         placements = pd.concat(parts, ignore_index=True)
         try:
-            placements.to_parquet(outdir / "placements.parquet", index=False)
+            import pyarrow  # noqa: F401 - Parquet needs it; without it the placements go to CSV
+
+            with atomic_path(outdir / "placements.parquet") as tmp:
+                placements.to_parquet(tmp, index=False)
             written.append(outdir / "placements.parquet")
         except ImportError:
-            placements.to_csv(outdir / "placements.csv", index=False)
+            with atomic_path(outdir / "placements.csv") as tmp:
+                placements.to_csv(tmp, index=False)
             written.append(outdir / "placements.csv")
     try:
         written.append(plot_timelines(result, outdir / "figure2.png"))
@@ -258,6 +264,9 @@ def plot_timelines(result: SimulationResult, path: Path) -> Path:
     fig.suptitle(label, fontsize=10)
     fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        with atomic_path(Path(path)) as tmp:
+            fig.savefig(tmp)
+    finally:
+        plt.close(fig)
     return Path(path)

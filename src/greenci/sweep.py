@@ -84,7 +84,8 @@ class _Task:
 # ------------------------------------------------------------------------------------------ public API
 def sweep(jobs: JobTable | None, grid: IntensityGrid, *, strategies: list[str], buffers_h: list[float],
           region_sets: dict[str, list[str]], seeds: list[int], forecast: str, scheduler: str | None = None,
-          progress: Progress | None = None, trace_factory: TraceFactory | None = None) -> list[SweepRow]:
+          progress: Progress | None = None, trace_factory: TraceFactory | None = None,
+          connect_timeout_s: float = 10.0, waiting: Callable[[str], None] | None = None) -> list[SweepRow]:
     """Run every combination on Dask and return the rows in a fixed order (region set, seed, strategy,
     buffer, each in the order given), whatever order the tasks finish in.
 
@@ -93,6 +94,8 @@ def sweep(jobs: JobTable | None, grid: IntensityGrid, *, strategies: list[str], 
     (``tcp://host:8786``) whose workers have greenci installed. ``progress(done, total)`` is called as
     tasks finish. A script that starts the local cluster must guard its entry point with
     ``if __name__ == "__main__":`` (worker processes are spawned). ``trace_factory`` must be picklable.
+    A remote scheduler that does not answer within ``connect_timeout_s`` is an error; ``waiting(what)``
+    is told before the wait, so that a log says what greenci waits for.
     """
     tasks = _tasks(jobs, grid, strategies=strategies, buffers_h=buffers_h, region_sets=region_sets, seeds=seeds,
                    forecast=forecast, trace_factory=trace_factory)
@@ -104,13 +107,16 @@ def sweep(jobs: JobTable | None, grid: IntensityGrid, *, strategies: list[str], 
         # ":0": the scheduler's HTTP server takes a free port, so a second cluster does not fight for 8787
         cluster = cluster_cls(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                               silence_logs=logging.ERROR)
+    if cluster is None and waiting is not None:
+        waiting(f"the Dask scheduler at {scheduler} (up to {connect_timeout_s:g} s)")
     try:
-        client = client_cls(cluster if cluster is not None else scheduler)
+        client = client_cls(cluster if cluster is not None else scheduler, timeout=connect_timeout_s)
     except (OSError, TimeoutError, ValueError) as exc:
         if cluster is not None:
             cluster.close()
-        raise ConfigError(f"cannot reach the Dask scheduler {scheduler!r} ({exc}): start it, check the address "
-                          "(e.g. tcp://host:8786), or pass scheduler='serial'") from exc
+        raise ConfigError(f"cannot reach Dask at {scheduler!r} within {connect_timeout_s:g} s ({exc}): check that "
+                          "Dask runs there and the address is right (e.g. tcp://host:8786), or run without Dask with "
+                          "scheduler 'serial'", field="scheduler") from exc
     try:
         grid_f = client.scatter(grid, broadcast=True)
         jobs_f = client.scatter(jobs, broadcast=True) if jobs is not None else None

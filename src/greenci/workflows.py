@@ -40,6 +40,27 @@ class JobSpec:
     allowed_regions: tuple[str, ...] | None
 
 
+MAX_WORKFLOW_BYTES = 1_000_000  # GitHub refuses workflow files far smaller than this
+
+
+def _workflow_text(path: Path) -> str:
+    """The file's text; a folder, a binary file or one too large to be a workflow is refused by name."""
+    if path.is_dir():
+        raise InputError(f"{path} is a folder: give the workflow file, e.g. {path / '.github/workflows/ci.yml'}")
+    if path.exists() and path.stat().st_size > MAX_WORKFLOW_BYTES:
+        raise DataFormatError(f"{path.stat().st_size:,} bytes is too large for a workflow file: give the YAML file "
+                              "of the workflow", path=str(path))
+    data = path.read_bytes()
+    if b"\0" in data:
+        raise DataFormatError("holds NUL bytes, so it is not a YAML workflow file: give the workflow's .yml file",
+                              path=str(path))
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"is not UTF-8 text (byte {exc.start}): a workflow file is UTF-8 YAML", path=str(path)) \
+            from None
+
+
 def read_workflow(source: str | Path) -> list[JobSpec]:
     """Job specs of a workflow file (path) or YAML text."""
     import yaml
@@ -47,7 +68,7 @@ def read_workflow(source: str | Path) -> list[JobSpec]:
     path = Path(source) if not isinstance(source, str) or "\n" not in source else None
     name = str(path) if path else "workflow"
     try:
-        text = path.read_text(encoding="utf-8") if path else str(source)
+        text = _workflow_text(path) if path else str(source)
         doc = yaml.safe_load(text)
     except FileNotFoundError:
         raise InputError(f"{name}: no such workflow file: check the path") from None

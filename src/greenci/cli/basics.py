@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import typer
 
 from greenci.cli.support import OutputFormat
@@ -20,6 +21,7 @@ from greenci.cli.support import friendly as _friendly
 from greenci.cli.support import int_list as _int_list
 from greenci.cli.support import read_series as _read_series
 
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 intensity_app = typer.Typer(no_args_is_help=True, help="Carbon-intensity series.")
 forecast_app = typer.Typer(no_args_is_help=True, help="Carbon-intensity forecasts.")
 
@@ -93,15 +95,17 @@ def intensity_summary(
 
 def intensity_plot(
     paths: list[Path] | None = typer.Argument(None, help="Intensity files or folders; none: the synthetic model."),
-    output: Path = typer.Option(..., "-o", "--output", help="PNG file to write."),
+    output: Path = typer.Option(..., "-o", "--output", help="PNG file to write (or .svg, .pdf)."),
     start: str | None = typer.Option(None, help="First time to plot (UTC, ISO 8601)."),
     end: str | None = typer.Option(None, help="End of the plot (UTC, exclusive)."),
     column: str | None = typer.Option(None, help="For Electricity Maps exports: 'direct' (default) or 'lca'."),
 ) -> None:
-    """Plot intensity series (one line per region) to a PNG file."""
+    """Plot intensity series (one line per region) to a PNG file (or .svg, .pdf)."""
     from greenci.grid import IntensityGrid
+    from greenci.outputs import check_file
     from greenci.report import plot_grid
 
+    check_file(output, field="-o", suffixes=PLOT_SUFFIXES)
     if paths:
         grid = IntensityGrid.from_series(_read_series(paths, column=column), span="union")
     else:
@@ -203,5 +207,10 @@ def forecast_evaluate(
         d = r if isinstance(r, dict) else {"region": r.region, "model": r.model, "horizon_h": r.horizon_h,
                                            "mae_g_per_kwh": r.mae_g_per_kwh, "mape_pct": r.mape_pct, "n": r.n}
         table.add_row(*([d["region"]] if per_region else []), d["model"], str(d["horizon_h"]),
-                      f"{d['mae_g_per_kwh']:.1f}", f"{d['mape_pct']:.1f}", str(d["n"]))
+                      _number(d["mae_g_per_kwh"]), _number(d["mape_pct"]), str(d["n"]))
     console.print(table)
+
+
+def _number(x: float | None) -> str:
+    """One decimal, or ``-`` where there is no value (no forecast could be scored)."""
+    return "-" if x is None or not np.isfinite(x) else f"{x:.1f}"

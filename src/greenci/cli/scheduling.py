@@ -16,6 +16,7 @@ from greenci.cli.support import emit_json as _emit_json
 from greenci.cli.support import friendly as _friendly
 from greenci.cli.support import int_list as _int_list
 from greenci.cli.support import read_series as _read_series
+from greenci.cli.support import waiting
 from greenci.errors import InputError
 
 _STUDY_STRATEGIES = "round-robin,location,lts-1,lts-3,lts-6,oracle,greenci"
@@ -94,6 +95,17 @@ def simulate(
         raise InputError("give --study (generated runs as in the study) or --trace FILE... (real CI histories)")
     if study and trace:
         raise InputError("give --study or --trace, not both: they replay different runs")
+    if out is not None:
+        from greenci.outputs import check_folder
+
+        check_folder(out, field="-o")
+    sweep_only = {"--buffers": buffers != "1,3,6", "--seeds": seeds != "2022", "--region-set": bool(region_set),
+                  "--scheduler": scheduler is not None}
+    if not sweep and any(sweep_only.values()):
+        raise InputError(f"{', '.join(k for k, v in sweep_only.items() if v)} apply only with --sweep: add --sweep "
+                         "or leave them out")
+    if sweep and out is not None:
+        raise InputError("-o writes a replay's outputs; a --sweep prints its table (or --format json): leave -o out")
     names = tuple(n.strip() for n in strategies.split(",") if n.strip())
     request = ReplayRequest(
         study=study, trace=tuple(trace or ()), intensity=tuple(intensity or ()), regions=_regions(regions),
@@ -158,7 +170,8 @@ def _sweep(request: Any, region_sets: list[str], buffers: str, seeds: str, sched
     bar = _Progress("sweeping", 1)
     try:
         rows = sweep_replay(request, region_sets=sets, buffers_h=buffer_list, seeds=_int_list(seeds, "--seeds"),
-                            scheduler=scheduler, read_series=_read_series, progress=lambda d, t: bar.update(d, t))
+                            scheduler=scheduler, read_series=_read_series, progress=lambda d, t: bar.update(d, t),
+                            waiting=waiting)
     finally:
         bar.close()
     if output_format is OutputFormat.json:
@@ -234,13 +247,14 @@ def schedule(
                          allowed_regions=allowed, carbon_aware=carbon_aware, power_kw=power_kw)
     job = job_from_request(request, spec, now=submitted)
     region_list = _regions(regions)
+    sink = JsonLinesSink(record) if record else None  # checked before the decision, not after
     provider = forecast_provider(regions=region_list, at_s=to_epoch_s(submitted), source=source,
                                  files=intensity or (), model=forecast, cache_dir=default_cache_dir(),
                                  read_series=_read_series)
     policy = PlanPolicy.build(buffer_h=buffer_h, rules=_rules(delay_user_triggered, 0.0),
                               morning=_morning(morning))
     decision = plan_job(job, intensity=provider, history=history_store(history) if history else None,
-                        policy=policy, regions=region_list, sink=JsonLinesSink(record) if record else None)
+                        policy=policy, regions=region_list, sink=sink)
     if output_format is OutputFormat.json:
         _emit_json(decision.to_dict())
         return

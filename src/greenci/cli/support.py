@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-import json
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +17,7 @@ import typer.core
 from rich.console import Console
 
 from greenci.errors import GreenciError, InputError
+from greenci.jsonsafe import dumps, finite, json_default  # noqa: F401 - re-exported for the CLI modules
 
 
 class OutputFormat(StrEnum):
@@ -34,18 +35,43 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except GreenciError as exc:
-            Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {in_cli_terms(exc, options)}",
-                                                       highlight=False, markup=True)
+            print_error(in_cli_terms(exc, options))
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            # a file greenci was told to read or write cannot be: the path is the user's to fix
+            where = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else str(exc.filename)
+            print_error(f"{where}: {exc.strerror or exc}: check the path, that it is a file where one is "
+                        "expected, and its permissions")
+            raise typer.Exit(2) from None
 
     return wrapper
 
 
+def print_error(message: str) -> None:
+    """``error: MESSAGE`` on stderr; the message is plain text (a path with ``[red]`` in it stays as it is)."""
+    from rich.text import Text
+
+    line = Text("error: ", style="bold red")
+    line.append(message)
+    Console(stderr=True, soft_wrap=True, highlight=False).print(line)
+
+
 def in_cli_terms(exc: GreenciError, options: dict[str, str]) -> str:
-    """The message with the request field it is about named as the command's option (``--energy-kwh``)."""
+    """The message with the request fields it is about named as the command's options (``--energy-kwh``).
+
+    The fields the error names are replaced where they first appear; any other parameter name with an
+    underscore (never an English word) is replaced wherever it appears as a whole word.
+    """
     text = str(exc)
-    option = options.get(exc.field or "")
-    return text.replace(exc.field, option, 1) if option and exc.field else text
+    for name in exc.fields:
+        if name in options:
+            text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", options[name], text, count=1)
+    for name, option in options.items():
+        if "_" in name:
+            text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", option, text)
+    return text
 
 
 def option_names(func: Callable[..., Any]) -> dict[str, str]:
@@ -67,28 +93,7 @@ def console() -> Console:
 
 def emit_json(doc: dict[str, Any]) -> None:
     """JSON on stdout; a number that is not finite is null (JSON has no NaN or infinity)."""
-    typer.echo(json.dumps(finite(doc), indent=2, default=json_default, allow_nan=False))
-
-
-def finite(o: Any) -> Any:
-    """``o`` with every non-finite float (NaN, infinities) as None, NumPy scalars as Python ones."""
-    if isinstance(o, float):
-        return o if np.isfinite(o) else None
-    if isinstance(o, dict):
-        return {k: finite(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [finite(v) for v in o]
-    if isinstance(o, np.generic):
-        return finite(o.item())
-    return o
-
-
-def json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.datetime64):
-        return str(o) + "Z"
-    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+    typer.echo(dumps(doc))
 
 
 def clean(x: float) -> float | None:
@@ -97,26 +102,67 @@ def clean(x: float) -> float | None:
 
 
 class Progress:
-    """A rich progress bar that appears only when work lasts longer than a second."""
+    """Progress of long work on stderr: a rich bar on a terminal, a plain line every few seconds elsewhere.
+
+    Nothing appears for work shorter than a second. Off a terminal (a CI log, a pipe) a bar would stay
+    invisible, so a background thread prints ``DESCRIPTION: DONE/TOTAL (ELAPSED s)`` every
+    :attr:`every_s` seconds while the work lasts (even when one step takes minutes), and a last line at
+    the end when it printed any.
+    """
+
+    every_s: float = 5.0
 
     def __init__(self, description: str, total: int) -> None:
+        import threading
+
         from rich.progress import Progress
 
+        self._description = description
+        self._tty = sys.stderr.isatty()
         self._progress = Progress(console=Console(stderr=True), transient=True)
         self._task = self._progress.add_task(description, total=total, visible=False)
         self._t0 = time.monotonic()
         self._started = False
+        self._done, self._total = 0, total
+        self._lines = 0
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+        if not self._tty:
+            self._beat = threading.Thread(target=self._heartbeat, name="greenci-progress", daemon=True)
+            self._beat.start()
 
     def update(self, done: int, total: int | None = None) -> None:
-        if not self._started and time.monotonic() - self._t0 > 1.0 and sys.stderr.isatty():
+        self._done, self._total = done, self._total if total is None else total
+        if not self._tty:
+            return
+        if not self._started and time.monotonic() - self._t0 > 1.0:
             self._progress.start()
             self._progress.update(self._task, visible=True)
             self._started = True
         self._progress.update(self._task, completed=done, total=total)
 
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self._line()
+
+    def _line(self) -> None:
+        self._lines += 1
+        elapsed = time.monotonic() - self._t0
+        print(f"{self._description}: {self._done}/{self._total} ({elapsed:.0f} s)", file=sys.stderr, flush=True)
+
     def close(self) -> None:
+        if self._beat is not None:
+            self._stop.set()
+            self._beat.join()
+            if self._lines:
+                self._line()
         if self._started:
             self._progress.stop()
+
+
+def waiting(what: str) -> None:
+    """Say on stderr what greenci waits for (a remote service), before a wait that may last."""
+    print(f"waiting for {what} ...", file=sys.stderr, flush=True)
 
 
 def read_series(paths: Sequence[Path], column: str | None = None) -> list:

@@ -10,7 +10,8 @@ Definitions used everywhere in ``greenci.insights``:
 - **weekend**: local Saturday or Sunday (a Saturday 23:30 commit is both);
 - **churn**: lines added + lines deleted (``--numstat``); binary files count 0;
 - **area**: the top-level directory a file lies in (``.`` for files at the root); with several
-  repositories the area is ``repo:top``, so switching repositories counts as switching context;
+  repositories the area is ``repo:top``, so switching repositories counts as switching context; an
+  empty commit (``--allow-empty``, no file changed) touches no area;
 - **week**: the ISO week of the local date, written ``2024-W09``.
 
 Merge commits are left out by default (their diff is the merged work, already counted in the merged
@@ -111,8 +112,8 @@ class Commit:
         return is_weekend(self.authored_at)
 
     def areas(self, with_repo: bool = False) -> frozenset[str]:
-        """The top-level directories touched (``repo:top`` when ``with_repo``)."""
-        tops = {f.area for f in self.files} or {"."}
+        """The top-level directories touched (``repo:top`` when ``with_repo``); none for an empty commit."""
+        tops = {f.area for f in self.files}
         return frozenset(f"{self.repo}:{t}" if with_repo else t for t in tops)
 
 

@@ -10,8 +10,9 @@ Indicators (one column each in :class:`PersonWeek`):
 ``commits``            non-merge commits authored (ISO week of the commit's local date)
 ``open_prs``           the person's pull requests / changes open at any time in the week (UTC bounds)
 ``churn``              lines added + deleted (binary files 0)
-``context_switching``  mean, over the days with commits, of distinct areas touched that day
-                       (area = top-level directory; ``repo:top`` with several repositories)
+``context_switching``  mean, over the days with commits that changed files, of distinct areas
+                       touched that day (area = top-level directory; ``repo:top`` with several
+                       repositories; empty commits touch no area and add no day)
 ``review_load``        reviews submitted on other people's pull requests / changes
 ``meeting_hours``      booked meeting hours from the given calendar files; NaN without a calendar
 ``communication``      comments, review comments, Gerrit messages, mails and chat lines written
@@ -372,7 +373,7 @@ def build_indicators(commits: Sequence[Commit], *, reviews: ReviewData | None = 
         start, end = week_bounds(week)
         open_prs = sum(1 for created, closed in pulls_by.get(key, ()) if created < end and (closed is None
                                                                                             or closed >= start))
-        days = a["days"]
+        days = {d: v for d, v in a["days"].items() if v}
         switching = sum(len(v) for v in days.values()) / len(days) if days else 0.0
         texts = a["texts"]
         mood = math.nan

@@ -35,7 +35,8 @@ def footprint_report(*, energy_kwh: float, intensity_g_per_kwh: float | None, re
     check_pue(pue_value)
     if intensity_g_per_kwh is not None:
         if intensity is not None or region:
-            raise InputError("give either a fixed intensity_g_per_kwh or a region with its intensity source, not both")
+            raise InputError("give either a fixed intensity_g_per_kwh or a region with its intensity source, not both",
+                             field=("intensity_g_per_kwh", "region"))
         fp = footprint(energy_kwh, intensity_g_per_kwh, pue_value=pue_value)
         return {"energy_kwh": fp.energy_kwh, "facility_energy_kwh": fp.facility_energy_kwh,
                 "emissions_g": fp.emissions_g, "intensity_g_per_kwh": float(intensity_g_per_kwh),
@@ -49,13 +50,14 @@ def footprint_report(*, energy_kwh: float, intensity_g_per_kwh: float | None, re
     start = to_datetime64(at) if at else np.datetime64(datetime.now(UTC).replace(tzinfo=None), "s")
     horizon_end = start + np.timedelta64(int(np.ceil(best_within_h * 3600 + duration_s)) + 1, "s")
     if intensity is None:
-        raise InputError(f"region {region}: no intensity source given: pass files, an API or the synthetic model")
+        raise InputError(f"region {region}: no intensity source given: pass files, an API or the synthetic model",
+                         field=("region", "source"))
     t_start = int(start.astype(np.int64))
     grid = intensity.intensity_over(region, t_start, int(horizon_end.astype(np.int64)))
     if t_start < grid.start.astype(np.int64) or t_start + duration_s > grid.end.astype(np.int64):
         raise InputError(
             f"at {iso(start)} + {duration_s:g} s is outside the intensity series for {region} "
-            f"({iso(grid.start)} .. {iso(grid.end)}): choose a time inside it"
+            f"({iso(grid.start)} .. {iso(grid.end)}): choose a time inside it", field=("at", "duration"),
         )
     power_kw = energy_kwh / (duration_s / 3600.0)
     times = np.array([t_start, t_start + duration_s], dtype=np.float64)

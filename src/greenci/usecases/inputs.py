@@ -57,26 +57,33 @@ def job_from_request(request: JobRequest, spec: JobSpec | None = None, *, now: d
     submitted = request.submitted_at or now
     if spec is not None and request.workflow and request.workflow != spec.workflow:
         raise InputError(f"workflow {request.workflow!r} differs from the workflow file's name {spec.workflow!r}: "
-                         "leave workflow out or give the matching file")
+                         "leave workflow out or give the matching file", field="workflow")
     workflow = request.workflow or (spec.workflow if spec else "ci")
     job_name = request.job_name or (spec.job if spec else "")
     event = request.event or _event_of(spec)
     if event not in EVENTS:
-        raise InputError(f"event {event!r} is unknown: use one of {', '.join(EVENTS)}")
+        raise InputError(f"event {event!r} is unknown: use one of {', '.join(EVENTS)}", field="event")
     if spec is not None and spec.triggers and event not in spec.triggers and event != "workflow_dispatch":
         raise InputError(f"event {event!r} does not trigger workflow {spec.workflow!r} (its triggers: "
-                         f"{', '.join(spec.triggers)}): choose one of them")
+                         f"{', '.join(spec.triggers)}): choose one of them", field="event")
     duration_s = (parse_duration_s(request.duration, field="duration") if request.duration is not None
                   else (spec.duration_s if spec else None))
     deadline = _deadline(request.deadline, spec, submitted)
+    if deadline is not None and duration_s is not None and \
+            to_epoch_s(submitted) + duration_s > to_epoch_s(deadline):
+        room_min = (to_epoch_s(deadline) - to_epoch_s(submitted)) / 60
+        raise InputError(f"deadline {iso(to_epoch_s(deadline))} is {room_min:g} "
+                         f"min after the submission, shorter than the duration {duration_s / 60:g} min: the job "
+                         "cannot meet it even when started now: give a later deadline or a shorter duration",
+                         field=("deadline", "duration"))
     allowed = request.allowed_regions or (spec.allowed_regions if spec else None)
     carbon_aware = request.carbon_aware if request.carbon_aware is not None else (
         spec.carbon_aware if spec else None)
     buffer_s = None if request.buffer_h is None else float(request.buffer_h) * 3600.0
     if buffer_s is not None and not (0 <= buffer_s < float("inf")):
-        raise InputError(f"buffer_h {request.buffer_h} must be a number of hours >= 0")
+        raise InputError(f"buffer_h {request.buffer_h} must be a number of hours >= 0", field="buffer_h")
     if not (request.power_kw > 0 and np.isfinite(request.power_kw)):
-        raise InputError(f"power_kw {request.power_kw} must be a number > 0")
+        raise InputError(f"power_kw {request.power_kw} must be a number > 0", field="power_kw")
     branch = request.branch or request.default_branch
     job_id = request.id or f"{request.repo}:{workflow}:{job_name}@{submitted.isoformat()}"
     return Job(id=job_id, repo=request.repo, workflow=workflow, job_name=job_name, submitted_at=submitted,
@@ -111,10 +118,10 @@ def _deadline(text: str | None, spec: JobSpec | None, submitted: datetime) -> da
             at = to_datetime(text)
         except InputError:
             raise InputError(f"deadline {text!r} is neither a duration (3h, 90m) nor an ISO 8601 time "
-                             "(2022-10-12T18:00Z)") from None
+                             "(2022-10-12T18:00Z)", field="deadline") from None
     if at <= submitted:
         raise InputError(f"deadline {iso(to_epoch_s(at))} is not after the submission {iso(to_epoch_s(submitted))}: "
-                         "give a later time or a duration")
+                         "give a later time or a duration", field="deadline")
     return at
 
 
@@ -124,10 +131,11 @@ def pick_job(specs: Sequence[JobSpec], job_name: str, path: str | os.PathLike[st
         for s in specs:
             if s.job == job_name:
                 return s
-        raise InputError(f"{os.fspath(path)}: no job {job_name!r}: its jobs are {', '.join(s.job for s in specs)}")
+        raise InputError(f"{os.fspath(path)}: no job {job_name!r}: its jobs are {', '.join(s.job for s in specs)}",
+                         field="job_name")
     if len(specs) != 1:
         raise InputError(f"{os.fspath(path)}: holds {len(specs)} jobs ({', '.join(s.job for s in specs)}): name "
-                         "one (job)")
+                         "one with job_name", field="job_name")
     return specs[0]
 
 
@@ -150,7 +158,8 @@ def forecast_provider(*, regions: Sequence[str], at_s: int, source: str | None =
         grid = _files_grid(files, regions, at_s - HISTORY_S, at_s + 2 * 86400, read)
         if not grid.start_s < at_s < grid.start_s + grid.n_slots * grid.step_s:
             raise InputError(f"the intensity files cover {iso(grid.start)} .. {iso(grid.end)}, not the decision "
-                             f"time {iso(at_s)}: give files up to that time, an API source, or a time inside them")
+                             f"time {iso(at_s)}: give files up to that time, an API source, or a time inside them "
+                             "with at", field=("intensity", "at"))
         return GridForecasts(grid, model, label="intensity files")
     from greenci.synthetic import synthetic_grid
 
@@ -165,7 +174,8 @@ def _files_grid(files: Sequence[Path], regions: Sequence[str], lo_s: int, hi_s: 
     if missing:
         held = sorted({s.region for s in read(files)})
         raise InputError(f"no intensity for region(s) {', '.join(missing)} in {', '.join(map(str, files))} (they "
-                         f"hold {', '.join(held)}): give files for them or choose regions among those")
+                         f"hold {', '.join(held)}): give files for them or choose regions among those",
+                         field="regions")
     grid = IntensityGrid.from_series(series).select(list(regions))
     lo, hi = max(lo_s, grid.start_s), min(hi_s, grid.start_s + grid.n_slots * grid.step_s)
     if hi <= lo:
@@ -203,7 +213,8 @@ def footprint_source(sources: Sequence[str], region: str, *, read_series: ReadSe
     read = read_series or _read_intensity
     special = [x for x in sources if x in CLIENT_NAMES or x == "synthetic"]
     if special and len(sources) > 1:
-        raise InputError("the intensity source is either files/folders, or one API name, or 'synthetic': not a mix")
+        raise InputError("the intensity source is either files/folders, or one API name, or 'synthetic': not a mix",
+                         field="source")
     if special and special[0] in CLIENT_NAMES:
         from greenci.sources.clients import make_client
         from greenci.sources.providers import ClientForecasts
@@ -214,7 +225,7 @@ def footprint_source(sources: Sequence[str], region: str, *, read_series: ReadSe
         mine = [s for s in series if s.region == region]
         if not mine:
             raise InputError(f"region {region!r} is not in {', '.join(sources)}: it holds "
-                             f"{', '.join(sorted({s.region for s in series}))}")
+                             f"{', '.join(sorted({s.region for s in series}))}: choose one of them", field="region")
         return GridForecasts(IntensityGrid.from_series(mine), "persistence", label="intensity files")
     from greenci.synthetic import SyntheticIntensity
 

@@ -60,7 +60,7 @@ def evaluate_forecasts(series: Sequence[IntensitySeries] | None, models: Sequenc
     from greenci.forecast import evaluate, make_forecaster, mean_scores
 
     if not models:
-        raise InputError("no forecast model given: choose from persistence, seasonal-naive, ridge")
+        raise InputError("no forecast model given: choose from persistence, seasonal-naive, ridge", field="models")
     for m in models:
         make_forecaster(m)
     if not series:
@@ -91,7 +91,7 @@ def demo(hours: float = 72, duration_s: float = 7200, energy_kwh: float = 1.0, s
     from greenci.timeutil import iso
 
     if not (energy_kwh > 0 and np.isfinite(energy_kwh)):
-        raise InputError(f"energy_kwh {energy_kwh} must be a number > 0")
+        raise InputError(f"energy_kwh {energy_kwh} must be a number > 0", field="energy_kwh")
     grid = synthetic_grid(hours=hours, seed=seed)
     power_kw = energy_kwh / (duration_s / 3600)
     now = grid.window_emissions_g(duration_s, power_kw=power_kw)[:, 0]

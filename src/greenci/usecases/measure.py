@@ -21,11 +21,13 @@ def intensity_for(files: Sequence[str | os.PathLike[str]], region: str | None) -
     regions = sorted({s.region for s in series})
     if region is None:
         if len(regions) != 1:
-            raise InputError(f"the intensity files hold regions {', '.join(regions)}: choose one with region")
+            raise InputError(f"the intensity files hold regions {', '.join(regions)}: choose one with region",
+                             field="region")
         region = regions[0]
     chosen = [s for s in series if s.region == region]
     if not chosen:
-        raise InputError(f"region {region!r} is not in the intensity files: they hold {', '.join(regions)}")
+        raise InputError(f"region {region!r} is not in the intensity files: they hold {', '.join(regions)}",
+                         field="region")
     return IntensityGrid.from_series(chosen)
 
 
@@ -36,6 +38,7 @@ def measure_command(command: Sequence[str], options: MeasureOptions | None = Non
     opts = options or MeasureOptions()
     if intensity_files:
         if opts.intensity_g_per_kwh is not None:
-            raise InputError("give either intensity_g_per_kwh or intensity files, not both")
+            raise InputError("give either intensity_g_per_kwh or intensity files, not both",
+                             field=("intensity_g_per_kwh", "intensity"))
         opts = replace(opts, intensity=intensity_for(intensity_files, opts.region))
     return run_measured(command, opts, sink=sink)

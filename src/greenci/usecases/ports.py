@@ -15,6 +15,8 @@ from typing import Protocol, runtime_checkable
 from greenci.errors import InputError
 from greenci.forecast import ForecastProvider
 from greenci.jobs import HistoryIndex, RunHistory
+from greenci.jsonsafe import finite
+from greenci.outputs import append_line, check_file
 from greenci.scheduling.planner import Decision
 
 __all__ = ["DecisionSink", "ForecastProvider", "HistoryIndex", "JsonLinesSink", "MemorySink", "RunHistoryStore"]
@@ -52,19 +54,12 @@ class JsonLinesSink:
     """Appends each decision as one JSON line to a file (one ``write`` per line, so lines never interleave)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        if self.path.is_dir():
-            raise InputError(f"{self.path}: is a directory: give a file to append decisions to")
-        if not self.path.parent.is_dir():
-            raise InputError(f"{self.path}: its folder does not exist: create it or give another path")
+        self.path = check_file(Path(path), field="record")
 
     def record(self, decision: Decision) -> None:
-        line = json.dumps(decision.to_dict(), allow_nan=False, default=str) + "\n"
+        line = json.dumps(finite(decision.to_dict()), allow_nan=False, default=str)
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            append_line(self.path, line)
         except OSError as exc:
-            raise InputError(f"{self.path}: cannot be written ({exc.strerror}): give a writable file") from None
-        try:
-            os.write(fd, line.encode("utf-8"))
-        finally:
-            os.close(fd)
+            raise InputError(f"{self.path}: cannot be written ({exc.strerror}): give a writable file",
+                             field="record") from None

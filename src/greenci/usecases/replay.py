@@ -60,19 +60,22 @@ class ReplayRequest:
     def __post_init__(self) -> None:
         if self.study == bool(self.trace):
             raise InputError("replay either the study's generated runs (study) or real CI histories (trace "
-                             "files), exactly one of them")
+                             "files), exactly one of them", field="trace")
         if not self.days > 0:
-            raise InputError(f"days {self.days} must be positive")
+            raise InputError(f"days {self.days} must be positive", field="days")
         if self.implausible not in IMPLAUSIBLE_POLICIES:
-            raise InputError(f"implausible {self.implausible!r} must be one of {', '.join(IMPLAUSIBLE_POLICIES)}")
+            raise InputError(f"implausible {self.implausible!r} must be one of {', '.join(IMPLAUSIBLE_POLICIES)}",
+                             field="implausible")
         if self.study and self.implausible != "auto":
-            raise InputError("implausible applies to real traces only: the study's generated runs have none")
+            raise InputError("implausible applies to real traces only: the study's generated runs have none",
+                             field="implausible")
         if self.study and self.align_to:
-            raise InputError("align_to applies to real traces only: the study's runs start at start")
+            raise InputError("align_to applies to real traces only: the study's runs start at start",
+                             field="align_to")
         if not self.regions:
-            raise InputError("regions is empty: list at least one grid zone")
+            raise InputError("regions is empty: list at least one grid zone", field="regions")
         if len(set(self.regions)) != len(self.regions):
-            raise InputError(f"regions repeat: {', '.join(self.regions)}: list each once")
+            raise InputError(f"regions repeat: {', '.join(self.regions)}: list each once", field="regions")
 
     def build_strategies(self) -> list[Strategy]:
         return [make_strategy(n, default_buffer_h=self.buffer_h, capacity=self.capacity,
@@ -178,7 +181,8 @@ def _regions_grid(paths: Sequence[Path], regions: Sequence[str], read: ReadSerie
     if missing:
         held = sorted({s.region for s in read(paths)}) if not series else sorted(found)
         raise InputError(f"no intensity for region(s) {', '.join(missing)} in {', '.join(map(str, paths))} "
-                         f"(it holds {', '.join(held) or 'none'}): give files for them or choose regions among those")
+                         f"(it holds {', '.join(held) or 'none'}): give files for them or choose regions among those",
+                         field="regions")
     return IntensityGrid.from_series(series).select(list(regions))
 
 
@@ -187,7 +191,8 @@ def _grid_around(paths: Sequence[Path], regions: Sequence[str], t0: int, t1: int
     grid = _regions_grid(paths, regions, read)
     if t0 < grid.start_s or t1 > grid.start_s + grid.n_slots * grid.step_s:
         raise InputError(f"the span {iso(t0)} .. {iso(t1)} is not inside the intensity data ({iso(grid.start)} .. "
-                         f"{iso(grid.end)}): choose start and days inside it, or give intensity for that period")
+                         f"{iso(grid.end)}): choose start and days inside it, or give intensity for that period",
+                         field=("start", "days", "intensity"))
     return grid.between(np.datetime64(max(t0 - history_span_s(), grid.start_s), "s"),
                         np.datetime64(t1 + TAIL_S, "s"))
 
@@ -206,7 +211,7 @@ def _trace_inputs(request: ReplayRequest, read: ReadSeries) -> tuple[JobTable, I
     if len(jobs) == 0:
         where = ", ".join(map(str, request.trace))
         why = f" (first: {got.problems[0]})" if got.problems else ""
-        raise InputError(f"no usable run in {where}{why}: check the trace files")
+        raise InputError(f"no usable run in {where}{why}: check the trace files", field="trace")
     batch = bool(np.all(jobs.event.astype(str) == "batch"))
     if request.implausible == "keep" or (request.implausible == "auto" and batch):
         why = "batch trace: no CI job limit applies" if batch else "implausible runtimes kept as asked"
@@ -216,7 +221,7 @@ def _trace_inputs(request: ReplayRequest, read: ReadSeries) -> tuple[JobTable, I
     intensity = list(request.intensity) or _shared_intensity()
     if not intensity:
         raise InputError("a trace replay needs intensity files or a folder of them (no ../shared data was found "
-                         "to default to)")
+                         "to default to)", field="intensity")
     grid = _regions_grid(intensity, request.regions, read)
     history = np.timedelta64(history_span_s(), "s")
     if request.align_to:
@@ -229,11 +234,11 @@ def _trace_inputs(request: ReplayRequest, read: ReadSeries) -> tuple[JobTable, I
         keep = (jobs.submitted_s >= t0) & (jobs.submitted_s < t0 + request.days * 86400)
         if not keep.any():
             raise InputError(f"no run of the trace falls in start {request.start} + {request.days:g} days after "
-                             "alignment")
+                             "alignment: choose start inside the trace", field="start")
         jobs = jobs.take(np.flatnonzero(keep))
     if len(jobs) == 0:
         raise InputError("no run of the trace falls inside the intensity data after alignment: give intensity "
-                         "for the trace's period, or align_to a date inside the data")
+                         "for the trace's period, or align_to a date inside the data", field=("intensity", "align_to"))
     t_first = np.datetime64(int(jobs.submitted_s[0]), "s")
     t_last = np.datetime64(int(np.max(jobs.submitted_s + jobs.duration_s)), "s")
     lo = max(t_first - history, grid.start)
@@ -243,7 +248,7 @@ def _trace_inputs(request: ReplayRequest, read: ReadSeries) -> tuple[JobTable, I
 
 def sweep_replay(request: ReplayRequest, *, region_sets: dict[str, list[str]], buffers_h: Sequence[float],
                  seeds: Sequence[int], scheduler: str | None, read_series: ReadSeries | None = None,
-                 progress: Progress | None = None) -> list:
+                 progress: Progress | None = None, waiting: Callable[[str], None] | None = None) -> list:
     """Every strategy family x buffer x region set x seed, on Dask (``scheduler``) or serially (``"serial"``)."""
     from greenci.scheduling.strategies import strategy_family
     from greenci.sweep import StudyTrace, sweep, sweep_local
@@ -263,4 +268,4 @@ def sweep_replay(request: ReplayRequest, *, region_sets: dict[str, list[str]], b
                   forecast=request.forecast, trace_factory=trace_factory, progress=progress)
     if scheduler == "serial":
         return sweep_local(None if request.study else jobs, grid, **kwargs)
-    return sweep(None if request.study else jobs, grid, scheduler=scheduler, **kwargs)
+    return sweep(None if request.study else jobs, grid, scheduler=scheduler, waiting=waiting, **kwargs)

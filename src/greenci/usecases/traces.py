@@ -41,8 +41,10 @@ def fetch_traces(repos: Sequence[str], out_dir: Path, *, since: str | None = Non
                  base_url: str = "https://api.github.com",
                  on_repo: Callable[[str, Any], None] | None = None) -> list[Any]:
     """Page GitHub's workflow-runs API into one JSON file per repository (``owner__name.json``)."""
+    from greenci.outputs import check_folder
     from greenci.traces.github_rest import fetch_runs
 
+    check_folder(out_dir, field="out_dir")  # before the first request, not after an hour of paging
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for repo in repos:
