@@ -234,7 +234,7 @@ def test_profile_ending_exactly_at_the_series_end_is_inside() -> None:
 
 
 def test_profile_in_a_gap_raises_gap_error() -> None:
-    with pytest.raises(GapError, match="fill"):
+    with pytest.raises(GapError, match="no value at 1970-01-01T01:00:00Z, inside the run: choose a start time"):
         profile_emissions_g(_t(1800, 5400), _t(100, 100), _t(0, 3600), 3600, _t(200, math.nan))
     # a gap the profile does not reach is fine
     assert profile_emissions_g(_t(0, 1800), _t(1000, 1000), _t(0, 3600), 3600, _t(200, math.nan)) == \

@@ -13,6 +13,7 @@ from typing import Literal
 
 import numpy as np
 
+from greenci.bounds import MAX_PUE
 from greenci.errors import InputError, SignalMismatchError
 
 Signal = Literal["average", "marginal"]
@@ -86,10 +87,10 @@ def pue(facility_power_w: float, it_power_w: float) -> float:
 
 def check_pue(value: float) -> float:
     """Return ``value`` if it is a valid PUE (finite, >= 1.0)."""
-    if not np.isfinite(value) or value < 1.0:
+    if not np.isfinite(value) or value < 1.0 or value > MAX_PUE:
         raise InputError(
-            f"PUE {value} is below 1.0: PUE is facility power / IT power, so it is at least 1.0 "
-            "(typical data centres are 1.1 .. 1.6)"
+            f"pue {value:g} is not a PUE: PUE is facility power / IT power, at least 1.0 and at most {MAX_PUE:g} "
+            "(typical data centres are 1.1 .. 1.6)", field="pue",
         )
     return float(value)
 
@@ -174,15 +175,17 @@ def profile_emissions_g(times: np.ndarray, power_w: np.ndarray, slot_starts: np.
     outside = (slot < 0) | (mids >= starts[np.maximum(slot, 0)] + step_s)
     if np.any(outside):
         raise InputError(
-            "the power profile runs outside the intensity series: give a series covering "
-            "the whole run"
+            "the run reaches outside the intensity series: choose a start time and duration inside it, or "
+            "intensity that covers the whole run", field=("at", "duration"),
         )
     ci = values[slot]
     if np.any(np.isnan(ci)):
         from greenci.errors import GapError
+        from greenci.timeutil import iso
 
+        first = int(starts[slot][np.isnan(ci)][0])
         raise GapError(
-            "the intensity series has gaps during the power profile: fill them with an explicit "
-            "policy (IntensityGrid.fill) or choose another source"
+            f"the intensity series has no value at {iso(first)}, inside the run: choose a start time whose run "
+            "avoids the gap, or an intensity source (files, an API) that covers it", field="at",
         )
     return float(np.sum(piece_j * ci) / 3.6e6)

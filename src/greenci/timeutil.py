@@ -17,11 +17,14 @@ from greenci.errors import InputError
 _HINT = "use ISO 8601, e.g. 2022-10-12T08:00Z"
 
 
-def to_datetime64(value: object) -> np.datetime64:
-    """A UTC ``datetime64[s]`` from a string, datetime, pandas Timestamp or datetime64."""
+def to_datetime64(value: object, *, field: str | None = None) -> np.datetime64:
+    """A UTC ``datetime64[s]`` from a string, datetime, pandas Timestamp or datetime64.
+
+    ``field`` names the request field the value came from, for the error.
+    """
     if isinstance(value, np.datetime64):
         if np.isnat(value):
-            raise InputError(f"time {value!r} is not a date-time: {_HINT}")
+            raise _not_a_time(value, field)
         return value.astype("datetime64[s]")
     if isinstance(value, datetime):
         return _from_datetime(value)
@@ -33,7 +36,11 @@ def to_datetime64(value: object) -> np.datetime64:
             pass
     elif isinstance(value, date):
         return np.datetime64(value.isoformat(), "s")
-    return _via_pandas(value)
+    return _via_pandas(value, field)
+
+
+def _not_a_time(value: object, field: str | None) -> InputError:
+    return InputError(f"{field or 'time'} {value!r} is not a date-time: {_HINT}", field=field)
 
 
 def _from_datetime(dt: datetime) -> np.datetime64:
@@ -42,15 +49,15 @@ def _from_datetime(dt: datetime) -> np.datetime64:
     return np.datetime64(dt.replace(microsecond=0), "s")
 
 
-def _via_pandas(value: object) -> np.datetime64:
+def _via_pandas(value: object, field: str | None = None) -> np.datetime64:
     import pandas as pd
 
     try:
         ts = pd.Timestamp(value)  # type: ignore[arg-type]
     except (ValueError, TypeError, OverflowError) as exc:
-        raise InputError(f"time {value!r} is not a date-time: {_HINT}") from exc
+        raise _not_a_time(value, field) from exc
     if ts is pd.NaT:
-        raise InputError(f"time {value!r} is not a date-time: {_HINT}")
+        raise _not_a_time(value, field)
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
     return np.datetime64(ts.to_datetime64(), "s")
@@ -80,9 +87,9 @@ def from_epoch_s(seconds: float) -> datetime:
     return datetime.fromtimestamp(int(seconds), UTC)
 
 
-def to_datetime(value: object) -> datetime:
+def to_datetime(value: object, *, field: str | None = None) -> datetime:
     """An aware UTC datetime from anything :func:`to_datetime64` reads."""
-    return from_epoch_s(epoch_s(value))
+    return from_epoch_s(int(to_datetime64(value, field=field).astype(np.int64)))
 
 
 # ---------------------------------------------------------------------- spans (API requests)
@@ -115,3 +122,15 @@ def chunks(start: np.datetime64, end: np.datetime64, max_s: int) -> list[tuple[n
 
 def span_text(start: np.datetime64, end: np.datetime64) -> str:
     return f"between {iso(start)} and {iso(end)}"
+
+
+def check_time_zone(name: str, *, field: str = "time_zone") -> str:
+    """``name`` when it is an IANA time zone (``Europe/Berlin``), else an error naming ``field``."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(f"{field} {name!r} is not a time zone: use an IANA name like Europe/Berlin",
+                         field=field) from None
+    return name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from greenci.bounds import MAX_DURATION_S
 from greenci.errors import InputError
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(min|d|h|m|s)", re.IGNORECASE)
@@ -32,4 +33,7 @@ def parse_duration_s(text: str | float, *, field: str = "duration") -> float:
             value = sum(float(a) * _FACTORS[b] for a, b in parts)
     if not (0 < value < float("inf")):
         raise InputError(f"{field} {text!r} must be a positive duration", field=field)
+    if value > MAX_DURATION_S:
+        raise InputError(f"{field} {text!r} is longer than {MAX_DURATION_S / 86400:g} days: give a duration up to that",
+                         field=field)
     return value

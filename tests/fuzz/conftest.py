@@ -10,7 +10,7 @@ from corrupt import STATS
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not STATS:
         return
-    cols = ("accepted", "clear-error", "unclear-error", "traceback", "silent")
+    cols = ("accepted", "clear-error", "reported", "unclear-error", "traceback", "silent")
     terminalreporter.section("fuzz: inputs tried per reader and command")
     terminalreporter.write_line(f"{'reader or command':40} {'tried':>6} " + " ".join(f"{c:>13}" for c in cols))
     total = {c: 0 for c in cols}

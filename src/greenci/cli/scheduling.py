@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -9,14 +10,14 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from greenci.cli.support import OutputFormat
+from greenci.bounds import check_range
+from greenci.cli.support import OutputFormat, waiting
 from greenci.cli.support import Progress as _Progress
 from greenci.cli.support import console as _console
 from greenci.cli.support import emit_json as _emit_json
 from greenci.cli.support import friendly as _friendly
 from greenci.cli.support import int_list as _int_list
 from greenci.cli.support import read_series as _read_series
-from greenci.cli.support import waiting
 from greenci.errors import InputError
 
 _STUDY_STRATEGIES = "round-robin,location,lts-1,lts-3,lts-6,oracle,greenci"
@@ -32,9 +33,12 @@ def _rules(delay_user_triggered: list[str] | None, min_saving_g: float) -> Any:
     """Fail-fast policy from ``--delay-user-triggered all|OWNER/REPO|OWNER/REPO:WORKFLOW`` (repeatable)."""
     from greenci.scheduling.eligibility import EligibilityRules
 
-    given = [v.strip() for v in delay_user_triggered or [] if v.strip()]
-    if not (min_saving_g >= 0):
-        raise InputError(f"--min-saving-g {min_saving_g} must be >= 0")
+    given = [v.strip() for v in delay_user_triggered or []]
+    for v in given:
+        if v != "all" and not re.fullmatch(r"[\w.-]+/[\w.-]+(:.+)?", v):
+            raise InputError(f"--delay-user-triggered {v!r} must be 'all', OWNER/REPO or OWNER/REPO:WORKFLOW, "
+                             "e.g. acme/app:nightly")
+    check_range(min_saving_g, field="--min-saving-g", low=0, high=1e9, unit="g")
     return EligibilityRules(delay_user_triggered="all" in given,
                             overrides={v: True for v in given if v != "all"}, min_saving_g=min_saving_g)
 
@@ -235,13 +239,17 @@ def schedule(
     from greenci.usecases.plan import PlanPolicy, plan_job
     from greenci.usecases.ports import JsonLinesSink
 
-    submitted = to_datetime(at) if at else datetime.fromtimestamp(epoch_s(datetime.now(UTC)), UTC)
+    submitted = to_datetime(at, field="at") if at is not None else \
+        datetime.fromtimestamp(epoch_s(datetime.now(UTC)), UTC)
     spec = None
     if workflow_file is not None:
         from greenci.workflows import read_workflow
 
         spec = pick_job(read_workflow(workflow_file), job_name, workflow_file)
-    allowed = tuple(r.strip() for r in allowed_regions.split(",") if r.strip()) if allowed_regions else None
+    allowed = tuple(r.strip() for r in allowed_regions.split(",") if r.strip()) if allowed_regions is not None \
+        else None
+    if allowed == ():
+        raise InputError(f"--allowed-regions {allowed_regions!r} names no region: write e.g. eu-central-1,GB")
     request = JobRequest(repo=repo, workflow=workflow, job_name=job_name, event=event, branch=branch,
                          default_branch=default_branch, submitted_at=submitted, duration=duration, deadline=deadline,
                          allowed_regions=allowed, carbon_aware=carbon_aware, power_kw=power_kw)
@@ -253,7 +261,10 @@ def schedule(
                                  read_series=_read_series)
     policy = PlanPolicy.build(buffer_h=buffer_h, rules=_rules(delay_user_triggered, 0.0),
                               morning=_morning(morning))
-    decision = plan_job(job, intensity=provider, history=history_store(history) if history else None,
+    store, history_notes = history_store(history) if history else (None, ())
+    for note in history_notes:
+        Console(stderr=True, soft_wrap=True).print(f"note: {note}", highlight=False, markup=False)
+    decision = plan_job(job, intensity=provider, history=store,
                         policy=policy, regions=region_list, sink=sink)
     if output_format is OutputFormat.json:
         _emit_json(decision.to_dict())

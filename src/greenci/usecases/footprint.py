@@ -13,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from greenci.accounting import check_pue, facility_energy_kwh, footprint, profile_emissions_g
+from greenci.bounds import MAX_ENERGY_KWH, MAX_HORIZON_H, check_intensity, check_range
 from greenci.errors import InputError
 from greenci.grid import IntensityGrid
 from greenci.timeutil import iso, to_datetime64
@@ -30,10 +31,10 @@ def footprint_report(*, energy_kwh: float, intensity_g_per_kwh: float | None, re
                      at: str | None, duration: str | float, pue_value: float, best_within_h: float,
                      intensity: IntensityOver | None = None) -> dict[str, Any]:
     """The footprint document: kWh, facility kWh, gCO2eq, and the best start when a series is known."""
-    if not np.isfinite(energy_kwh) or energy_kwh < 0:
-        raise InputError(f"energy_kwh {energy_kwh} must be a number >= 0", field="energy_kwh")
+    check_range(energy_kwh, field="energy_kwh", low=0, high=MAX_ENERGY_KWH, unit="kWh")
     check_pue(pue_value)
     if intensity_g_per_kwh is not None:
+        check_intensity(intensity_g_per_kwh, field="intensity_g_per_kwh")
         if intensity is not None or region:
             raise InputError("give either a fixed intensity_g_per_kwh or a region with its intensity source, not both",
                              field=("intensity_g_per_kwh", "region"))
@@ -45,9 +46,9 @@ def footprint_report(*, energy_kwh: float, intensity_g_per_kwh: float | None, re
         raise InputError("give a fixed intensity_g_per_kwh, or a region (with an intensity source, or the "
                          "synthetic model)", field="intensity_g_per_kwh")
     duration_s = parse_duration_s(duration, field="duration")
-    if not np.isfinite(best_within_h) or best_within_h < 0:
-        raise InputError(f"best_within_h {best_within_h} must be a number of hours >= 0", field="best_within_h")
-    start = to_datetime64(at) if at else np.datetime64(datetime.now(UTC).replace(tzinfo=None), "s")
+    check_range(best_within_h, field="best_within_h", low=0, high=MAX_HORIZON_H, unit="h")
+    start = to_datetime64(at, field="at") if at is not None else \
+        np.datetime64(datetime.now(UTC).replace(tzinfo=None), "s")
     horizon_end = start + np.timedelta64(int(np.ceil(best_within_h * 3600 + duration_s)) + 1, "s")
     if intensity is None:
         raise InputError(f"region {region}: no intensity source given: pass files, an API or the synthetic model",

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from greenci.bounds import MAX_HORIZON_H, MAX_POWER_KW, check_range
 from greenci.errors import InputError
 from greenci.forecast import ForecastProvider, GridForecasts
 from greenci.grid import IntensityGrid, IntensitySeries
@@ -60,7 +61,7 @@ def job_from_request(request: JobRequest, spec: JobSpec | None = None, *, now: d
                          "leave workflow out or give the matching file", field="workflow")
     workflow = request.workflow or (spec.workflow if spec else "ci")
     job_name = request.job_name or (spec.job if spec else "")
-    event = request.event or _event_of(spec)
+    event = request.event if request.event is not None else _event_of(spec)
     if event not in EVENTS:
         raise InputError(f"event {event!r} is unknown: use one of {', '.join(EVENTS)}", field="event")
     if spec is not None and spec.triggers and event not in spec.triggers and event != "workflow_dispatch":
@@ -80,10 +81,9 @@ def job_from_request(request: JobRequest, spec: JobSpec | None = None, *, now: d
     carbon_aware = request.carbon_aware if request.carbon_aware is not None else (
         spec.carbon_aware if spec else None)
     buffer_s = None if request.buffer_h is None else float(request.buffer_h) * 3600.0
-    if buffer_s is not None and not (0 <= buffer_s < float("inf")):
-        raise InputError(f"buffer_h {request.buffer_h} must be a number of hours >= 0", field="buffer_h")
-    if not (request.power_kw > 0 and np.isfinite(request.power_kw)):
-        raise InputError(f"power_kw {request.power_kw} must be a number > 0", field="power_kw")
+    if buffer_s is not None:
+        check_range(float(request.buffer_h), field="buffer_h", low=0, high=MAX_HORIZON_H, unit="h")
+    check_range(request.power_kw, field="power_kw", low=0, high=MAX_POWER_KW, unit="kW", low_open=True)
     branch = request.branch or request.default_branch
     job_id = request.id or f"{request.repo}:{workflow}:{job_name}@{submitted.isoformat()}"
     return Job(id=job_id, repo=request.repo, workflow=workflow, job_name=job_name, submitted_at=submitted,
@@ -189,11 +189,18 @@ def _read_intensity(paths: Sequence[Path]) -> list[IntensitySeries]:
     return read_intensity(list(paths))
 
 
-def history_store(paths: Sequence[Path]) -> HistoryIndex:
-    """Earlier runs from trace files (any format :func:`greenci.traces.read_trace` reads)."""
+def history_store(paths: Sequence[Path]) -> tuple[HistoryIndex, tuple[str, ...]]:
+    """Earlier runs from trace files (any format :func:`greenci.traces.read_trace` reads), and a note naming
+    the rows that could not be used (left out, never guessed)."""
     from greenci.traces import read_trace
 
-    return HistoryIndex(read_trace(list(paths)).jobs)
+    got = read_trace(list(paths))
+    notes: tuple[str, ...] = ()
+    if got.problems:
+        first = got.problems[0]
+        notes = (f"{len(got.problems):,} history rows could not be used and were left out (first: {first.path} "
+                 f"row {first.row}: {first.reason})",)
+    return HistoryIndex(got.jobs), notes
 
 
 def default_cache_dir() -> Path:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from greenci.bounds import MAX_HORIZON_H, check_range
 from greenci.cloud_regions import resolve_regions
 from greenci.errors import InputError
 from greenci.forecast import ForecastProvider, GridForecasts
@@ -40,6 +41,7 @@ class PlanPolicy:
     @classmethod
     def build(cls, *, buffer_h: float = 6.0, rules: EligibilityRules | None = None,
               morning: WorkingMorning | None = None) -> PlanPolicy:
+        check_range(buffer_h, field="buffer_h", low=0, high=MAX_HORIZON_H, unit="h")
         return cls(GreenciStrategy(buffer_s=buffer_h * 3600.0, rules=rules or EligibilityRules()), morning)
 
 

@@ -15,14 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
+from greenci.bounds import MAX_HORIZON_H, check_range
 from greenci.errors import GreenciError, InputError
+from greenci.forecast import FORECASTERS
 from greenci.grid import IntensityGrid, IntensitySeries
 from greenci.jobs import JobTable
 from greenci.scheduling.eligibility import EligibilityRules
 from greenci.scheduling.strategies import Strategy, make_strategy
 from greenci.simulation import SimulationResult, simulate
 from greenci.study import HISTORY_DAYS, STUDY_REDUCTIONS, STUDY_REGIONS, STUDY_STRATEGIES, study_runs
-from greenci.timeutil import iso, to_datetime64
+from greenci.timeutil import check_time_zone, iso, to_datetime64
 
 ReadSeries = Callable[[Sequence[Path]], list[IntensitySeries]]
 Progress = Callable[[int, int], None]
@@ -61,8 +63,17 @@ class ReplayRequest:
         if self.study == bool(self.trace):
             raise InputError("replay either the study's generated runs (study) or real CI histories (trace "
                              "files), exactly one of them", field="trace")
-        if not self.days > 0:
-            raise InputError(f"days {self.days} must be positive", field="days")
+        check_range(self.days, field="days", low=0, high=MAX_HORIZON_H / 24, low_open=True)
+        if self.forecast not in (*FORECASTERS, "perfect"):
+            raise InputError(f"forecast {self.forecast!r} is unknown: choose one of {', '.join(FORECASTERS)} or "
+                             "perfect (the actual intensity, an oracle)", field="forecast")
+        if self.nightly_tz is not None:
+            check_time_zone(self.nightly_tz, field="nightly_tz")
+        check_range(self.buffer_h, field="buffer_h", low=0, high=MAX_HORIZON_H, unit="h")
+        check_range(self.wait_price_g_per_kwh_h, field="wait_price", low=0, high=1e6)
+        if self.capacity is not None and self.capacity < 1:
+            raise InputError(f"capacity {self.capacity} must be at least 1 runner per region (or left out for "
+                             "no limit)", field="capacity")
         if self.implausible not in IMPLAUSIBLE_POLICIES:
             raise InputError(f"implausible {self.implausible!r} must be one of {', '.join(IMPLAUSIBLE_POLICIES)}",
                              field="implausible")
@@ -132,7 +143,7 @@ def replay_inputs(request: ReplayRequest, read_series: ReadSeries | None = None)
         return _trace_inputs(request, read)
     from greenci.tracegen import STUDY_START, generate_study_trace
 
-    t0 = to_datetime64(request.start or STUDY_START)
+    t0 = to_datetime64(request.start or STUDY_START, field="start")
     t1 = t0 + np.timedelta64(int(request.days * 86400), "s")
     jobs = generate_study_trace(start=t0, days=request.days, runs=study_runs(request.days), seed=request.seed)
     intensity = list(request.intensity) or _shared_intensity()
@@ -230,7 +241,7 @@ def _trace_inputs(request: ReplayRequest, read: ReadSeries) -> tuple[JobTable, I
             float(np.max(jobs.submitted_s + jobs.duration_s)) > float(grid.end.astype(np.int64)):
         jobs, _ = align_into(jobs, grid.start + history, grid.end - np.timedelta64(TAIL_S, "s"), drop_outside=True)
     if request.start:
-        t0 = int(to_datetime64(request.start).astype(np.int64))
+        t0 = int(to_datetime64(request.start, field="start").astype(np.int64))
         keep = (jobs.submitted_s >= t0) & (jobs.submitted_s < t0 + request.days * 86400)
         if not keep.any():
             raise InputError(f"no run of the trace falls in start {request.start} + {request.days:g} days after "

@@ -1,0 +1,224 @@
+"""Every README command on broken files and bad option values: a clear error or a result, never a traceback.
+
+The good inputs are small SYNTHETIC files written here (two Electricity Maps yearly exports, a plain CSV
+trace, a workflow file); Hypothesis breaks one input at a time (see ``corrupt.py``) and the command runs
+in-process. Bad option values come from a fixed corpus (each must be refused) and from random text (which
+may be accepted, but never crash).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from corrupt import EXAMPLES, Mutant, byte_mutants, check_cli, csv_mutants
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+DIRECT = "Carbon Intensity gCO₂eq/kWh (direct)"
+EM_HEADER = ("Datetime (UTC),Country,Zone Name,Zone Id," + DIRECT + ",Carbon Intensity gCO₂eq/kWh (LCA),"
+             "Low Carbon Percentage,Renewable Percentage,Data Source,Data Estimated,Data Estimation Method")
+TRACE_HEADER = "repo,workflow,job,event,started_at,completed_at,conclusion"
+FEW = settings(max_examples=max(3, EXAMPLES // 2), deadline=None,
+               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+def _em_file(zone: str, phase: float) -> bytes:
+    """SYNTHETIC hourly intensity, 2022-08-01 .. 2022-10-20 (enough history for the study's decisions)."""
+    t = np.arange(np.datetime64("2022-08-01T00:00"), np.datetime64("2022-10-20T00:00"), np.timedelta64(1, "h"))
+    hours = np.arange(t.size)
+    values = 300 + 120 * np.sin(2 * math.pi * (hours / 24 + phase)) + 20 * np.sin(hours / 53.0)
+    rows = [f"{str(ts).replace('T', ' ')}:00,Synthetic,Synthetic,{zone},{v:.2f},{v * 1.2:.2f},50,40,synthetic,false,"
+            for ts, v in zip(t, values, strict=True)]
+    return (EM_HEADER + "\n" + "\n".join(rows) + "\n").encode("utf-8")
+
+
+def _trace() -> bytes:
+    """SYNTHETIC plain-CSV trace: 40 runs over 2022-10-12 .. 2022-10-14."""
+    rows = []
+    for i in range(40):
+        start = np.datetime64("2022-10-12T00:00:00") + np.timedelta64(i * 4111, "s")
+        end = start + np.timedelta64(300 + 37 * i, "s")
+        event = ("push", "schedule", "pull_request")[i % 3]
+        rows.append(f"acme/app,ci,build,{event},{start}Z,{end}Z,success")
+    return (TRACE_HEADER + "\n" + "\n".join(rows) + "\n").encode("utf-8")
+
+
+WORKFLOW = b"""name: nightly
+on:
+  schedule:
+    - cron: "0 2 * * *"
+  workflow_dispatch:
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: green-coding/carbon-aware@v1
+        with:
+          carbon-aware: true
+          duration: 20m
+          deadline: 6h
+          allowed-regions: GB,DE-LU
+      - run: make test
+"""
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("good")
+    for zone, phase in (("DE-LU", 0.0), ("GB", 0.3)):
+        (root / "intensity" / zone).mkdir(parents=True)
+        (root / "intensity" / zone / f"{zone}_2022_hourly.csv").write_bytes(_em_file(zone, phase))
+    (root / "trace.csv").write_bytes(_trace())
+    (root / "ci.yml").write_bytes(WORKFLOW)
+    return {"dir": root / "intensity", "trace": root / "trace.csv", "workflow": root / "ci.yml"}
+
+
+def _place(tmp_path: Path, mutant: Mutant, name: str) -> Path:
+    """The mutant under a name that keeps the format's zone in the path (GB/GB_2022_hourly.csv)."""
+    target = tmp_path / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(mutant.data)
+    return target
+
+
+INTENSITY_MUTANTS = st.one_of(csv_mutants(_em_file("GB", 0.3), required=("Datetime (UTC)", DIRECT),
+                                          value_columns=(DIRECT,)),
+                              byte_mutants(_em_file("GB", 0.3)))
+TRACE_MUTANTS = st.one_of(csv_mutants(_trace(), required=("started_at", "completed_at"), value_columns=()),
+                          byte_mutants(_trace()))
+
+#: each command on one broken intensity file: (name, arguments given the file and an output folder, outputs)
+INTENSITY_COMMANDS: dict[str, Callable[[Path, Path], tuple[list[str], tuple[Path, ...]]]] = {
+    "cli intensity summary": lambda f, out: (["intensity", "summary", str(f), "--format", "json"], ()),
+    "cli intensity plot": lambda f, out: (["intensity", "plot", str(f), "-o", str(out / "p.png")], (out / "p.png",)),
+    "cli footprint --source": lambda f, out: (["footprint", "--energy-kwh", "1", "--region", "GB", "--at",
+                                               "2022-10-12T08:00Z", "--source", str(f), "--format", "json"], ()),
+    "cli forecast evaluate": lambda f, out: (["forecast", "evaluate", str(f), "--models", "persistence",
+                                              "--horizons", "1,6", "--format", "json"], ()),
+    "cli schedule --intensity": lambda f, out: (["schedule", "--at", "2022-10-12T21:00Z", "--event", "schedule",
+                                                 "--duration", "20m", "--intensity", str(f), "--regions", "GB",
+                                                 "--forecast", "persistence", "--format", "json"], ()),
+    "cli simulate --study --intensity": lambda f, out: (
+        ["simulate", "--study", "--intensity", str(f), "--regions", "GB", "--start", "2022-10-12", "--days", "0.25",
+         "--strategies", "round-robin,lts-1", "--forecast", "persistence", "--format", "json", "-o", str(out / "sim")],
+        (out / "sim" / "summary.json",)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INTENSITY_COMMANDS))
+@FEW
+@given(mutant=INTENSITY_MUTANTS)
+def test_commands_on_broken_intensity_files(name: str, mutant: Mutant, tmp_path: Path) -> None:
+    f = _place(tmp_path, mutant, "GB/GB_2022_hourly.csv")
+    args, outputs = INTENSITY_COMMANDS[name](f, tmp_path)
+    check_cli(name, args, mutant, names=(str(f), "GB"), outputs=outputs)
+
+
+TRACE_COMMANDS: dict[str, Callable[[Path, dict[str, Path], Path], tuple[list[str], tuple[Path, ...]]]] = {
+    "cli trace summary": lambda f, g, out: (["trace", "summary", str(f), "--format", "json"], ()),
+    "cli simulate --trace": lambda f, g, out: (
+        ["simulate", "--trace", str(f), "--intensity", str(g["dir"]), "--regions", "DE-LU,GB", "--strategies",
+         "round-robin,greenci", "--forecast", "persistence", "--format", "json", "-o", str(out / "sim")],
+        (out / "sim" / "summary.json",)),
+    "cli schedule --history": lambda f, g, out: (
+        ["schedule", "--repo", "acme/app", "--workflow", "ci", "--job", "build", "--event", "push",
+         "--at", "2022-10-14T21:00Z", "--history", str(f), "--intensity", str(g["dir"]), "--regions", "DE-LU,GB",
+         "--forecast", "persistence", "--format", "json"], ()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRACE_COMMANDS))
+@FEW
+@given(mutant=TRACE_MUTANTS)
+def test_commands_on_broken_traces(name: str, mutant: Mutant, good: dict[str, Path], tmp_path: Path) -> None:
+    f = _place(tmp_path, mutant, "trace.csv")
+    args, outputs = TRACE_COMMANDS[name](f, good, tmp_path)
+    check_cli(name, args, mutant, names=(str(f),), outputs=outputs)
+
+
+@FEW
+@given(mutant=byte_mutants(WORKFLOW))
+def test_schedule_on_broken_workflow_files(mutant: Mutant, good: dict[str, Path], tmp_path: Path) -> None:
+    f = _place(tmp_path, mutant, "ci.yml")
+    args = ["schedule", "--workflow-file", str(f), "--at", "2022-10-12T21:00Z", "--intensity", str(good["dir"]),
+            "--regions", "DE-LU,GB", "--forecast", "persistence", "--format", "json"]
+    check_cli("cli schedule --workflow-file", args, mutant, names=(str(f),))
+
+
+# ------------------------------------------------------------------------------------------ option values
+#: values every one of these options must refuse: (command name, base arguments, option, bad values)
+SCHEDULE = ["schedule", "--at", "2022-10-12T21:00Z", "--duration", "20m", "--event", "schedule",
+            "--regions", "DE-LU,GB", "--forecast", "persistence", "--format", "json"]
+FOOTPRINT = ["footprint", "--energy-kwh", "1", "--intensity-g-per-kwh", "300", "--format", "json"]
+SIMULATE = ["simulate", "--study", "--regions", "GB", "--start", "2022-10-12", "--days", "0.25",
+            "--strategies", "round-robin", "--forecast", "persistence", "--format", "json"]
+NUMBERS = ("nan", "inf", "-inf", "-1", "1e308", "abc", "")
+BAD_OPTIONS: list[tuple[str, list[str], str, tuple[str, ...]]] = [
+    ("cli footprint", FOOTPRINT, "--energy-kwh", NUMBERS),
+    ("cli footprint", FOOTPRINT, "--intensity-g-per-kwh", NUMBERS),
+    ("cli footprint", FOOTPRINT, "--pue", (*NUMBERS, "0.5")),
+    ("cli footprint", ["footprint", "--energy-kwh", "1", "--region", "GB", "--source", "synthetic"], "--duration",
+     ("0", "-5m", "abc", "1e308h", "nan", "")),
+    ("cli footprint", ["footprint", "--energy-kwh", "1", "--region", "GB", "--source", "synthetic"], "--best-within-h",
+     ("nan", "inf", "-1", "1e308")),
+    ("cli footprint", ["footprint", "--energy-kwh", "1", "--region", "GB"], "--at", ("tuesday", "2022-13-01", "")),
+    ("cli schedule", SCHEDULE, "--event", ("tuesday", "", "PUSH[red]")),
+    ("cli schedule", SCHEDULE, "--duration", ("0", "-5m", "abc", "1e308h", "nan")),
+    ("cli schedule", SCHEDULE, "--deadline", ("abc", "-3h", "1m", "2000-01-01T00:00Z", "nan")),
+    ("cli schedule", SCHEDULE, "--buffer-h", ("nan", "-1", "inf", "1e308")),
+    ("cli schedule", SCHEDULE, "--power-kw", NUMBERS),
+    ("cli schedule", SCHEDULE, "--allowed-regions", ("Atlantis", ",", "[/b]")),
+    ("cli schedule", SCHEDULE, "--regions", ("Atlantis", ",", "GB,GB")),
+    ("cli schedule", SCHEDULE, "--morning", ("Mars/Olympus", "Europe/Berlin@25", "Europe/Berlin@x")),
+    ("cli schedule", SCHEDULE, "--forecast", ("crystal-ball", "")),
+    ("cli schedule", SCHEDULE, "--at", ("tuesday", "2022-13-01", "")),
+    ("cli schedule", SCHEDULE, "--delay-user-triggered", ("nobody", "a/b/c", "")),
+    ("cli simulate", SIMULATE, "--days", ("0", "-1", "nan", "inf", "1e308")),
+    ("cli simulate", SIMULATE, "--strategies", ("teleport", "", "lts-x", "greenci--1")),
+    ("cli simulate", SIMULATE, "--buffer-h", ("nan", "-1", "inf")),
+    ("cli simulate", SIMULATE, "--capacity", ("0", "-1")),
+    ("cli simulate", SIMULATE, "--min-saving-g", ("nan", "-1")),
+    ("cli simulate", SIMULATE, "--wait-price", ("nan", "-1", "inf")),
+    ("cli simulate", SIMULATE, "--forecast", ("crystal-ball",)),
+    ("cli simulate", SIMULATE, "--implausible", ("cap", "sometimes")),
+    ("cli simulate", SIMULATE, "--nightly-tz", ("Mars/Olympus",)),
+    ("cli simulate", SIMULATE, "--buffers", ("1,3",)),
+    ("cli simulate", SIMULATE, "--start", ("1990-01-01", "tuesday")),
+    ("cli forecast evaluate", ["forecast", "evaluate", "--format", "json"], "--horizons", ("0", "-1", "a,b", "")),
+    ("cli forecast evaluate", ["forecast", "evaluate", "--format", "json"], "--models", ("crystal-ball", ",")),
+    ("cli forecast evaluate", ["forecast", "evaluate", "--format", "json"], "--issue-every-h", ("0", "-3")),
+    ("cli intensity plot", ["intensity", "plot"], "-o", ("plot.txt", "/proc/plot.png", ".")),
+    ("cli trace fetch", ["trace", "fetch", "acme/app", "--base-url", "http://127.0.0.1:9"], "-o", ("/proc/t",)),
+    ("cli trace fetch", ["trace", "fetch", "acme/app", "--base-url", "http://127.0.0.1:9"], "--max-pages", ("0", "-1")),
+]
+
+
+@pytest.mark.parametrize(("name", "base", "option", "values"), BAD_OPTIONS,
+                         ids=[f"{n}{o}" for n, _, o, _ in BAD_OPTIONS])
+def test_bad_option_values_are_refused(name: str, base: list[str], option: str, values: tuple[str, ...],
+                                       good: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    if name in ("cli schedule", "cli simulate", "cli forecast evaluate"):
+        base = base + (["--intensity", str(good["dir"])] if name != "cli forecast evaluate" else [str(good["dir"])])
+    failures = []
+    for value in values:
+        try:
+            check_cli(name, [*base, option, value], Mutant(f"{option} {value!r}", b"", True))
+        except AssertionError as exc:
+            failures.append(str(exc))
+    assert not failures, "\n".join(failures)
+
+
+@FEW
+@given(option=st.sampled_from(["--event", "--duration", "--deadline", "--allowed-regions", "--regions",
+                               "--morning", "--at", "--repo", "--job", "--branch", "--buffer-h", "--power-kw"]),
+       value=st.text(min_size=0, max_size=30))
+def test_random_option_text_never_crashes_schedule(option: str, value: str, good: dict[str, Path]) -> None:
+    if value.startswith("-"):
+        value = " " + value  # a value, not another option
+    args = [*SCHEDULE, "--intensity", str(good["dir"]), option, value]
+    check_cli("cli schedule (random text)", args, Mutant(f"{option} {value!r}", b"", False))
