@@ -233,20 +233,6 @@ def test_progress_off_a_terminal_prints_lines(monkeypatch: pytest.MonkeyPatch) -
     assert len(lines) >= 3 and lines[0].startswith("replaying: 1/3 (") and lines[-1].startswith("replaying: 3/3")
 
 
-def test_waiting_for_an_unreachable_dask_scheduler_says_so() -> None:
-    pytest.importorskip("dask.distributed")
-    from greenci.errors import ConfigError
-    from greenci.sweep import sweep
-    from greenci.synthetic import synthetic_grid
-
-    said: list[str] = []
-    with pytest.raises(ConfigError, match="cannot reach Dask at 'tcp://127.0.0.1:9'"):
-        sweep(None, synthetic_grid(["GB"], hours=48), strategies=["round-robin"], buffers_h=[1.0],
-              region_sets={"r": ["GB"]}, seeds=[1], forecast="persistence", scheduler="tcp://127.0.0.1:9",
-              connect_timeout_s=1.0, waiting=said.append)
-    assert said and "Dask scheduler at tcp://127.0.0.1:9" in said[0]
-
-
 def test_readme_several_trace_files_after_one_option(tmp_path: Path, intensity: Path) -> None:
     a = _trace(tmp_path / "a.csv", "2022-10-12T00:00:00", 10)
     b = _trace(tmp_path / "b.csv", "2022-10-13T00:00:00", 10)

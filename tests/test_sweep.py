@@ -179,6 +179,9 @@ def test_default_scheduler_starts_its_own_local_cluster(grid: IntensityGrid) -> 
 def test_unreachable_scheduler_is_a_config_error(grid: IntensityGrid) -> None:
     dask = pytest.importorskip("dask", reason="dask is not installed: pip install 'greenci[sweep]'")
     pytest.importorskip("dask.distributed", reason="dask.distributed is not installed")
+    said: list[str] = []
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), \
-            pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
-        sweep(None, grid, scheduler="tcp://127.0.0.1:1", trace_factory=TRACE, **SETTINGS)  # type: ignore[arg-type]
+            pytest.raises(ConfigError, match="cannot reach Dask at 'tcp://127.0.0.1:1' within 1 s"):
+        sweep(None, grid, scheduler="tcp://127.0.0.1:1", trace_factory=TRACE, connect_timeout_s=1.0,  # type: ignore[arg-type]
+              waiting=said.append, **SETTINGS)
+    assert said == ["the Dask scheduler at tcp://127.0.0.1:1 (up to 1 s)"]  # a log says what greenci waits for
