@@ -38,6 +38,7 @@ class JobSpec:
     deadline_after_s: float | None
     deadline_at: str | None
     allowed_regions: tuple[str, ...] | None
+    source: str = "workflow"  # the file it was read from, for messages
 
 
 MAX_WORKFLOW_BYTES = 1_000_000  # GitHub refuses workflow files far smaller than this
@@ -92,7 +93,7 @@ def read_workflow(source: str | Path) -> list[JobSpec]:
             workflow=str(doc.get("name") or (path.stem if path else "workflow")), job=str(job_id),
             triggers=triggers, crons=crons, carbon_aware=merged.get("carbon-aware"),
             duration_s=merged.get("duration"), deadline_after_s=merged.get("deadline_after"),
-            deadline_at=merged.get("deadline_at"), allowed_regions=merged.get("allowed-regions"),
+            deadline_at=merged.get("deadline_at"), allowed_regions=merged.get("allowed-regions"), source=name,
         ))
     return out
 

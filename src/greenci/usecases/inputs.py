@@ -57,7 +57,7 @@ def job_from_request(request: JobRequest, spec: JobSpec | None = None, *, now: d
     """The :class:`Job` of a request, with a workflow file's keys where the request says nothing."""
     submitted = request.submitted_at or now
     if spec is not None and request.workflow and request.workflow != spec.workflow:
-        raise InputError(f"workflow {request.workflow!r} differs from the workflow file's name {spec.workflow!r}: "
+        raise InputError(f"workflow {request.workflow!r} differs from the name {spec.workflow!r} in {spec.source}: "
                          "leave workflow out or give the matching file", field="workflow")
     workflow = request.workflow or (spec.workflow if spec else "ci")
     job_name = request.job_name or (spec.job if spec else "")
@@ -65,7 +65,7 @@ def job_from_request(request: JobRequest, spec: JobSpec | None = None, *, now: d
     if event not in EVENTS:
         raise InputError(f"event {event!r} is unknown: use one of {', '.join(EVENTS)}", field="event")
     if spec is not None and spec.triggers and event not in spec.triggers and event != "workflow_dispatch":
-        raise InputError(f"event {event!r} does not trigger workflow {spec.workflow!r} (its triggers: "
+        raise InputError(f"event {event!r} does not trigger workflow {spec.workflow!r} of {spec.source} (its triggers: "
                          f"{', '.join(spec.triggers)}): choose one of them", field="event")
     duration_s = (parse_duration_s(request.duration, field="duration") if request.duration is not None
                   else (spec.duration_s if spec else None))
