@@ -124,3 +124,48 @@ def test_labels_file_matches_raw_identities_and_dates(tmp_path: Path) -> None:
     path.write_text("person,week,label\nnobody@example.org,2024-W10,1\n", encoding="utf-8")
     with pytest.raises(InputError, match="none of its 1 labels matches"):
         read_labels(path, table)
+
+
+def _alice_table() -> tuple[IndicatorTable, str]:
+    ids = Identities.create(salt="s")
+    alice = ids.pseudonym("alice@example.org")
+    table = IndicatorTable(rows=(PersonWeek(alice, "2024-W10"), PersonWeek(alice, "2024-W11")),
+                           _people={"alice@example.org": alice}, _identities=ids)
+    return table, alice
+
+
+@pytest.mark.parametrize(("body", "match"), [
+    ("alice@example.org,2024-W10\n", r"labels\.csv row 2: has 2 cells but the header names 3"),
+    ("alice@example.org,2024-W10,1\nalice@example.org,2024-03-05,0\n",
+     r"row 3 column 'label': labels 'alice@example.org' in 2024-W10 0, but row 2 labels the same person-week 1"),
+    ("alice@example.org,2024-W99,1\n", r"row 2 column 'week': '2024-W99' is not a week"),
+    ("alice@example.org,1066-W10,1\n", r"row 2 column 'week': '1066-W10' is not a plausible week"),
+    ("alice@example.org,2024-03-05garbage,1\n", r"row 2 column 'week'"),
+    (" ,2024-W10,1\n", r"row 2 column 'person': person is empty"),
+    ("alice@example.org,2024-W10,nan\n", r"row 2 column 'label': 'nan' is not a label"),
+    ("", r"has a header but no labels"),
+])
+def test_labels_are_read_strictly(tmp_path: Path, body: str, match: str) -> None:
+    from greenci.errors import DataFormatError
+
+    table, _ = _alice_table()
+    path = tmp_path / "labels.csv"
+    path.write_text("person,week,label\n" + body, encoding="utf-8")
+    with pytest.raises(DataFormatError, match=match):
+        read_labels(path, table)
+
+
+def test_labels_that_match_nobody_are_counted_and_noted(tmp_path: Path) -> None:
+    table, _ = _alice_table()
+    path = tmp_path / "labels.csv"
+    path.write_text("person,week,label\nalice@example.org,2024-W10,1\nalice@example.org,2024-W10,1\n"
+                    "nobody@example.org,2024-W10,1\nalice@example.org,2024-W30,0\n", encoding="utf-8")
+    labels = read_labels(path, table)
+    assert labels == {0: 1} and labels.unmatched == 2 and labels.rows == 4
+    assert labels.note is not None and "2 of the 4 labels" in labels.note and str(path) in labels.note
+    path.write_bytes("person,week,label\ncafé@example.org,2024-W10,1\n".encode("latin-1"))
+    with pytest.raises(InputError, match="is not UTF-8"):
+        read_labels(path, table)
+    with pytest.raises(InputError, match="labels .*missing.csv: no such file") as info:
+        read_labels(tmp_path / "missing.csv", table)
+    assert info.value.field == "labels"

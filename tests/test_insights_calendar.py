@@ -127,3 +127,29 @@ def test_bad_calendar_input_is_named() -> None:
         parse_ics("BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART:20240101T090000Z\nDURATION:PTX\nEND:VEVENT\nEND:VCALENDAR")
     with pytest.raises(InputError, match="no such file"):
         read_calendar(["/nonexistent.ics"])
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    (("DTSTART:20240101T090000Z", "DTSTART:20241301T090000Z"), "'20241301T090000Z' is not an iCalendar date-time"),
+    (("DTSTART:20240101T090000Z", "DTSTART:00010101T090000Z"), "is not a plausible date"),
+    (("DURATION:PT1H", "DURATION:P99999999W"), "DURATION 'P99999999W' is absurdly long"),
+    (("END:VCALENDAR", ""), "END:VCALENDAR is missing"),
+    (("END:VCALENDAR", "END:VCALENDAR\nBEGIN:VEVENT"), "after END:VCALENDAR"),
+])
+def test_damaged_calendars_are_refused(change: tuple[str, str], match: str) -> None:
+    good = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART:20240101T090000Z\nDURATION:PT1H\nEND:VEVENT\nEND:VCALENDAR"
+    assert parse_ics(good).meetings[0].hours == 1.0
+    with pytest.raises(DataFormatError, match=match):
+        parse_ics(good.replace(*change), source="team.ics")
+
+
+def test_odd_but_readable_events_are_noted_not_counted() -> None:
+    text = ("BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:Offsite\nDTSTART:20240101T090000Z\nDURATION:P3D\nEND:VEVENT\n"
+            "BEGIN:VEVENT\nSUMMARY:Backwards\nDTSTART:20240101T090000Z\nDTEND:20240101T080000Z\nEND:VEVENT\n"
+            "BEGIN:VEVENT\nSUMMARY:Far\nDTSTART;TZID=Europe:20240101T090000\nDURATION:PT1H\n"
+            "RRULE:FREQ=DAILY;INTERVAL=999999999\nEND:VEVENT\nEND:VCALENDAR")
+    data = parse_ics(text, source="team.ics")
+    assert [m.summary for m in data.meetings] == ["Far"], "the rule's next occurrence is beyond the calendar"
+    assert any("'Offsite' lasts 72 h" in n for n in data.notes)
+    assert any("'Backwards' ends before it starts" in n for n in data.notes)
+    assert any("time zone 'Europe' is not an IANA name" in n for n in data.notes)

@@ -140,3 +140,102 @@ def test_self_energy_uses_greenci_energy_when_present(monkeypatch: pytest.Monkey
         pass
     assert meter.result is not None and meter.result.measured and meter.result.energy_kwh == 0.5
     assert "measured by greenci.energy" in meter.result.method
+
+
+# ---------------------------------------------------------------------------------------------- bad inputs, outputs
+def _noise_table(path: Path, n: int = 40) -> Path:
+    """Runs whose energy is noise, independent of every feature: the model cannot explain it."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    rows = [f"{rng.integers(10, 500)},{rng.uniform(10, 900):.1f},{rng.uniform(1, 16):.2f},"
+            f"{rng.uniform(0.001, 0.01):.5f}" for _ in range(n)]
+    path.write_text("tests,cpu_seconds,memory_gb,energy_kwh\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_impact_says_on_the_console_and_in_json_when_the_model_explains_nothing(tmp_path: Path) -> None:
+    table = _noise_table(tmp_path / "runs.csv")
+    result = runner.invoke(_app(), ["insights", "impact", str(table), "-o", str(tmp_path / "t")])
+    assert result.exit_code == 0, result.output
+    assert "warning: the model does not explain energy_kwh" in result.stderr
+    assert "NOT EXPLANATORY" in result.stdout and "warning: the model does not explain" in result.stdout
+    result = runner.invoke(_app(), ["insights", "impact", str(table), "-o", str(tmp_path / "j"), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["cv_r2"] <= 0 and doc["shap_ranking_explanatory"] is False
+    assert doc["warning"].startswith("the model does not explain energy_kwh")
+    assert "warning: the model does not explain" in result.stderr
+
+
+def test_impact_checks_the_output_folder_before_the_work(tmp_path: Path) -> None:
+    table = _noise_table(tmp_path / "runs.csv")
+    blocker = tmp_path / "taken"
+    blocker.write_text("keep me", encoding="utf-8")
+    result = runner.invoke(_app(), ["insights", "impact", str(table), "-o", str(blocker)])
+    assert result.exit_code == 2 and "--out" in result.stderr and "is a file" in result.stderr
+    assert blocker.read_text(encoding="utf-8") == "keep me"
+    out = tmp_path / "out"
+    (out / "report.md").mkdir(parents=True)
+    result = runner.invoke(_app(), ["insights", "impact", str(table), "-o", str(out)])
+    assert result.exit_code == 2 and "report.md is a folder" in result.stderr
+    assert [p.name for p in out.iterdir()] == ["report.md"], "nothing written before the refusal"
+
+
+def test_impact_refuses_a_bad_table_before_writing_anything(tmp_path: Path) -> None:
+    table = tmp_path / "runs.csv"
+    lines = _noise_table(table).read_text(encoding="utf-8").splitlines()
+    lines[3] = lines[3].rsplit(",", 1)[0]  # row 4 lacks its energy cell
+    table.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = runner.invoke(_app(), ["insights", "impact", str(table), "-o", str(out)])
+    assert result.exit_code == 2 and f"{table} row 4: has 3 cells" in result.stderr
+    assert not out.exists()
+
+
+def test_impact_errors_name_the_option(tmp_path: Path) -> None:
+    table = _noise_table(tmp_path / "runs.csv")
+    result = runner.invoke(_app(), ["insights", "impact", str(table), "--target", "kwh", "-o", str(tmp_path / "o")])
+    assert result.exit_code == 2 and result.stderr.startswith("error: --target 'kwh' is not a column")
+    result = runner.invoke(_app(), ["insights", "impact", str(table), "--features", "tests,nope", "-o",
+                                    str(tmp_path / "o")])
+    assert result.exit_code == 2 and "error: --features 'nope'" in result.stderr
+    result = runner.invoke(_app(), ["insights", "impact", str(table), "--row", "99", "-o", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "error: --row 99 is not a complete run" in result.stderr
+    result = runner.invoke(_app(), ["insights", "impact", str(table), "--seed", "-1", "-o", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--seed -1" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_error_messages_print_user_text_as_written(tmp_path: Path) -> None:
+    table = tmp_path / "[bold]runs.csv"
+    table.write_text("tests,energy_kwh\n1,[/red]\n", encoding="utf-8")
+    result = runner.invoke(_app(), ["insights", "impact", str(table), "-o", str(tmp_path / "o")])
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code == 2, result.output
+    assert f"{table} row 2 column 'energy_kwh': '[/red]' is not a number" in result.stderr
+
+
+def test_health_checks_the_output_folder_before_the_work(tmp_path: Path) -> None:
+    repo = _own_checkout()
+    blocker = tmp_path / "file"
+    blocker.write_text("keep me", encoding="utf-8")
+    result = runner.invoke(_app(), ["insights", "health", str(repo), "--no-sentiment", "-o", str(blocker)])
+    assert result.exit_code == 2 and "error: --out" in result.stderr
+    assert blocker.read_text(encoding="utf-8") == "keep me"
+    out = tmp_path / "out"
+    result = runner.invoke(_app(), ["insights", "health", str(repo), "--no-sentiment", "-o", str(out),
+                                    "--labels", str(tmp_path / "missing.csv")])
+    assert result.exit_code == 2 and "error: --labels" in result.stderr and "no such file" in result.stderr
+    assert not out.exists() or not any(out.iterdir()), "a refused run writes no file"
+
+
+def test_health_json_is_valid_and_notes_its_nulls() -> None:
+    repo = _own_checkout()
+    result = runner.invoke(_app(), ["insights", "health", str(repo), "--no-sentiment", "--format", "json"])
+    if result.exit_code == 2 and "no activity found" in result.output:
+        pytest.skip("the checkout has no commits yet")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"{c} in JSON output"))
+    assert all(r["meeting_hours"] is None for r in doc["person_weeks"])
+    assert any("null means no finite number" in n and "meeting_hours (no calendar given)" in n for n in doc["notes"])

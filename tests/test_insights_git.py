@@ -289,13 +289,21 @@ def _fast_import_repo(path: Path, people: int = 12, weeks: int = 10, seed: int =
 def test_cli_health_with_labels_trains_validates_and_explains(tmp_path: Path) -> None:
     truth = _fast_import_repo(tmp_path / "team")
     labels = tmp_path / "labels.csv"
-    labels.write_text("person,week,label\n" + "".join(f"{e},{w},{y}\n" for e, w, y in truth), encoding="utf-8")
+    labels.write_text("person,week,label\n" + "".join(f"{e},{w},{y}\n" for e, w, y in truth)
+                      + "nobody@example.org,2024-W01,1\n", encoding="utf-8")
     commits = read_git_log(tmp_path / "team")
     assert len(commits) > 2 * len(truth)
+    out = tmp_path / "out"
     result = CliRunner().invoke(_app(), ["insights", "health", str(tmp_path / "team"), "--labels", str(labels),
-                                         "--salt", "s", "--no-sentiment", "--format", "json", "--top", "4"])
+                                         "--salt", "s", "--no-sentiment", "--format", "json", "--top", "4",
+                                         "-o", str(out)])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
+    assert any(n.startswith(f"1 of the {len(truth) + 1} labels in {labels} match no person-week") for n in doc["notes"])
+    assert sorted(p.name for p in out.iterdir()) == ["community.csv", "community.png", "model.json",
+                                                     "person_weeks.csv"], "whole files only, no temporary left"
+    assert json.loads((out / "model.json").read_text(encoding="utf-8"))["model"]["examples"] == len(truth)
+    assert ",nan," not in (out / "person_weeks.csv").read_text(encoding="utf-8"), "a missing value is an empty cell"
     model = doc["model"]
     assert model["examples"] == len(truth) and model["positives"] == sum(y for _, _, y in truth)
     assert model["auc"] > 0.95 and model["f1"] > 0.9

@@ -152,3 +152,58 @@ def test_messages_csv_and_mbox_count_as_communication(tmp_path: Path) -> None:
                              identities=ids, sentiment=False)
     (row,) = table.rows
     assert row.communication == 3 and row.week == "2024-W10"
+
+
+@pytest.mark.parametrize(("doc", "match"), [
+    ([{**PULLS[0], "reviews": True}], "item 0: 'reviews' is bool, not a list"),
+    ([{**PULLS[0], "number": -1}], "item 0: number -1 is not a pull request number"),
+    ([{**PULLS[0], "closed_at": "2023-01-01T00:00:00Z"}], "closed_at '2023-01-01T00:00:00Z' is before its created_at"),
+    ([{**PULLS[0], "created_at": "0001-01-01T00:00:00Z"}], "is not a plausible time"),
+    ([PULLS[0], {"what": "else"}], "item 1 is neither a pull request"),
+])
+def test_damaged_github_exports_are_refused(tmp_path: Path, doc: list, match: str) -> None:
+    path = tmp_path / "prs.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(DataFormatError, match=match):
+        read_reviews([path])
+
+
+def test_damaged_gerrit_exports_are_refused() -> None:
+    change = json.loads(GERRIT[5:])[0]
+    with pytest.raises(DataFormatError, match="change 0: 'messages' is int, not a list"):
+        parse_gerrit([{**change, "messages": 42}])
+    with pytest.raises(DataFormatError, match="change 0: created '2024-13-01 00:00:00' is not a calendar time"):
+        parse_gerrit([{**change, "created": "2024-13-01 00:00:00"}])
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("alias,identity\njdoe\n", "row 2: needs two cells"),
+    ("alias,identity\njdoe,jane@example.org,extra\n", "row 2: has 3 cells"),
+    ("jdoe,jane@example.org\njdoe,john@example.org\n", "row 2: alias 'jdoe' is 'john@example.org' here but"),
+    ("jdoe,jane\x01@example.org\n", "row 1 column 'identity': .* holds control characters"),
+    ("alias,identity\n", "holds no aliases"),
+    ("", "holds no aliases"),
+])
+def test_damaged_aliases_are_refused(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "aliases.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DataFormatError, match=match):
+        read_aliases(path)
+
+
+@pytest.mark.parametrize(("name", "text", "match"), [
+    ("m.csv", "author,timestamp,text\nalice@example.org,2024-03-04T09:00:00Z\n", "m.csv row 2: has 2 cells"),
+    ("m.csv", "author,timestamp,text\n,2024-03-04T09:00:00Z,hi\n", "row 2 column 'author'"),
+    ("m.csv", "author,timestamp,text\na@x.org,1800-03-04T09:00:00Z,hi\n", "row 2 column 'timestamp': .*plausible"),
+    ("m.csv", "author,timestamp,text\n", "holds no messages"),
+    ("m.mbox", "", "holds no messages"),
+    ("m.mbox", "From a@x.org Mon Mar  4 10:00:00 2024\nFrom: Alice\nDate: Mon, 04 Mar 2024 10:00:00 +0100\n\nhi\n",
+     "message 1 has no valid From address"),
+    ("m.mbox", "From a@x.org Mon Mar  4 10:00:00 2024\nFrom: a@x.org\nDate: someday\n\nhi\n",
+     "message 1 has no valid Date header"),
+])
+def test_damaged_messages_are_refused(tmp_path: Path, name: str, text: str, match: str) -> None:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DataFormatError, match=match):
+        read_messages([path])

@@ -8,22 +8,90 @@ otherwise estimated from CPU time and labelled so).
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from greenci.cli.support import console as _console
 from greenci.cli.support import emit_json as _emit_json
 from greenci.cli.support import finite as _finite
-from greenci.cli.support import friendly as _friendly
-from greenci.errors import InputError
+from greenci.cli.support import in_cli_terms, option_names
+from greenci.errors import GreenciError, InputError
 
 __all__ = ["register"]
+
+#: what health writes into its --out folder (model.json only with --labels)
+HEALTH_FILES = ("person_weeks.csv", "community.csv", "community.png", "model.json")
+#: why a number of the JSON output may be null, by field
+_NULL_REASONS = {
+    "meeting_hours": "no calendar given",
+    "sentiment": "no text written that week, or --no-sentiment",
+    "value": "an indicator without a value that week",
+    "pearson": "a column with one value in every run has no correlation",
+    "spearman": "a column with one value in every run has no correlation",
+    "cv_r2": "the target has one value in every run",
+}
+
+
+def _friendly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Print a GreenciError as one plain line on stderr (no Rich markup: paths and values print as written)
+    and exit with its code, without a traceback; the field it names is shown as the command's option."""
+    options = option_names(func)
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except GreenciError as exc:
+            sys.stdout.flush()
+            _stderr().print(Text.assemble(("error:", "bold red"), " ", in_cli_terms(exc, options)))
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, soft_wrap=True, highlight=False, markup=False)
+
+
+def _warn(text: str) -> None:
+    sys.stdout.flush()
+    _stderr().print(Text.assemble(("warning:", "bold yellow"), " ", text))
+
+
+def _with_null_notes(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with a note naming every field whose value is not a finite number (JSON writes it as null)."""
+    where: dict[str, None] = {}
+
+    def walk(o: Any, path: str) -> None:
+        if isinstance(o, float) and not math.isfinite(o):
+            where.setdefault(path, None)
+        elif isinstance(o, dict):
+            for k, v in o.items():
+                walk(v, f"{path}.{k}" if path else str(k))
+        elif isinstance(o, (list, tuple)):
+            for v in o:
+                walk(v, f"{path}[]")
+
+    walk(doc, "")
+    if not where:
+        return doc
+    parts = []
+    for path in where:
+        leaf = path.rstrip("[]").rsplit(".", 1)[-1]
+        reason = _NULL_REASONS.get(leaf)
+        parts.append(f"{path} ({reason})" if reason else path)
+    note = "null means no finite number (NaN or infinite) for: " + "; ".join(parts)
+    return {**doc, "notes": [*doc.get("notes", []), note]}
 
 
 class _Format(StrEnum):
@@ -83,9 +151,16 @@ def health(
     from greenci.insights.indicators import Identities, build_indicators, read_aliases, read_messages
     from greenci.insights.reviews import read_reviews
     from greenci.insights.selfenergy import SelfEnergy
+    from greenci.outputs import check_file, check_folder
 
     if weeks < 1 or top < 1:
         raise InputError(f"--weeks {weeks} and --top {top} must be at least 1")
+    if not 0 <= seed < 2**32:
+        raise InputError(f"--seed {seed} must be a whole number from 0 to {2**32 - 1}")
+    if out is not None:
+        check_folder(out, field="out")
+        for name in HEALTH_FILES[:3] + (HEALTH_FILES[3:] if labels is not None else ()):
+            check_file(out / name, field="out")
     meter = SelfEnergy()
     with meter:
         ids = Identities.create(salt=salt, reveal=reveal_names, aliases=read_aliases(aliases) if aliases else None,
@@ -106,21 +181,25 @@ def health(
         scores = transparent_scores(table)
         view = community_view(scores)
         model = explanations = None
+        notes: list[str] = []
         if labels is not None:
-            model = train_risk_model(table, read_labels(labels, table), scores=scores, seed=seed)
+            labelled = read_labels(labels, table)
+            notes += [labelled.note] if labelled.note else []
+            model = train_risk_model(table, labelled, scores=scores, seed=seed)
             latest_people = [s.person for s in latest_by_person(scores)[:top]]
             explanations = explain_people(model, table, people=latest_people, seed=seed)
         written = _write_health(out, table, scores, view, model, explanations) if out is not None else []
     energy = meter.result
     assert energy is not None
     doc = _health_doc(table, scores, view, model, explanations, energy, WEIGHTS, weeks, top)
+    doc["notes"] = [*doc["notes"], *notes]
     if output_format is _Format.json:
-        _emit_json(doc)
+        _emit_json(_with_null_notes(doc))
     else:
         _print_health(doc)
     if written:
         sys.stdout.flush()
-        Console(stderr=True).print("wrote " + ", ".join(map(str, written)), highlight=False)
+        _stderr().print("wrote " + ", ".join(map(str, written)))
 
 
 def _health_doc(table: Any, scores: list[Any], view: list[Any], model: Any, explanations: Any, energy: Any,
@@ -163,36 +242,45 @@ def _write_health(out: Path, table: Any, scores: list[Any], view: list[Any], mod
     from dataclasses import asdict
 
     from greenci.insights.burnout import plot_community
+    from greenci.outputs import atomic_open, write_text
 
-    out.mkdir(parents=True, exist_ok=True)
+    written = [plot_community(view, out / "community.png")]  # first: the figure needs the optional matplotlib
     by_key = {(s.person, s.week): s for s in scores}
     path = out / "person_weeks.csv"
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    with atomic_open(path, "w", newline="") as fh:
         writer = None
         for r in table.rows:
             s = by_key[(r.person, r.week)]
-            row = {**r.as_dict(), "risk": round(s.risk, 6), "level": s.level,
+            values = {k: "" if isinstance(v, float) and not math.isfinite(v) else v for k, v in r.as_dict().items()}
+            row = {**values, "risk": round(s.risk, 6), "level": s.level,
                    "top_factors": ";".join(f.indicator for f in s.top_factors())}
             if writer is None:
                 writer = csv.DictWriter(fh, fieldnames=list(row))
                 writer.writeheader()
             writer.writerow(row)
-    written = [str(path)]
+    written.append(str(path))
     cpath = out / "community.csv"
-    with open(cpath, "w", newline="", encoding="utf-8") as fh:
+    with atomic_open(cpath, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=["week", "people", "mean_risk", "max_risk", "elevated", "high"])
         w.writeheader()
         for v in view:
             w.writerow(asdict(v))
     written.append(str(cpath))
-    written.append(plot_community(view, out / "community.png"))
     if model is not None:
-        epath = out / "model.json"
-        epath.write_text(json.dumps(_finite({"model": model.as_dict(), "explanations":
-                                             [asdict(e) for e in explanations or []]}), indent=2) + "\n",
-                         encoding="utf-8")
+        doc = _with_null_notes({"model": model.as_dict(), "explanations": [asdict(e) for e in explanations or []]})
+        epath = write_text(out / "model.json", json.dumps(_finite(doc), indent=2, allow_nan=False) + "\n")
         written.append(str(epath))
     return written
+
+
+def _cells(*values: Any) -> list[Text]:
+    """Table cells printed as written: a name such as ``dependabot[bot]`` is text, not Rich markup."""
+    return [Text(str(v)) for v in values]
+
+
+def _num(x: Any, spec: str) -> str:
+    """A number for the console; "—" when it is missing (null) or not finite."""
+    return format(x, spec) if isinstance(x, (int, float)) and math.isfinite(x) else "—"
 
 
 def _print_health(doc: dict[str, Any]) -> None:
@@ -203,42 +291,43 @@ def _print_health(doc: dict[str, Any]) -> None:
            else "names revealed")
     console.print(f"Contributor health of {', '.join(doc['repos'])}: {doc['people_count']} people, "
                   f"{doc['weeks_count']} active weeks ({doc['first_week']} .. {doc['last_week']}); identities {who}.",
-                  highlight=False)
+                  highlight=False, markup=False)
     missing = [name for name, have in (("reviews (--prs)", doc["reviews"]), ("meetings (--calendar)", doc["calendar"]),
                                        ("sentiment", doc["sentiment"])) if not have]
     if missing:
-        console.print(f"Not included: {', '.join(missing)}.", highlight=False)
+        console.print(f"Not included: {', '.join(missing)}.", highlight=False, markup=False)
     t = Table(title="Burnout risk, latest active week per person (transparent score; 0.5 = community average)")
     for col in ("person", "week", "risk", "level", "top factors (value, z)"):
         t.add_column(col, justify="right" if col == "risk" else "left")
     for p in doc["people"]:
-        factors = ", ".join(f"{f['indicator']} ({f['value']:.3g}, z {f['z']:+.1f})" for f in p["top_factors"]) or "—"
-        t.add_row(p["person"], p["week"], f"{p['risk']:.2f}", p["level"], factors)
+        factors = ", ".join(f"{f['indicator']} ({_num(f['value'], '.3g')}, z {_num(f['z'], '+.1f')})"
+                            for f in p["top_factors"]) or "—"
+        t.add_row(*_cells(p["person"], p["week"], _num(p["risk"], ".2f"), p["level"], factors))
     console.print(t)
     c = Table(title=f"Community view, last {len(doc['community'])} active weeks")
     for col in ("week", "people", "mean risk", "max risk", "elevated", "high"):
         c.add_column(col, justify="left" if col == "week" else "right")
     for v in doc["community"]:
-        c.add_row(v["week"], str(v["people"]), f"{v['mean_risk']:.2f}", f"{v['max_risk']:.2f}", str(v["elevated"]),
-                  str(v["high"]))
+        c.add_row(*_cells(v["week"], v["people"], _num(v["mean_risk"], ".2f"), _num(v["max_risk"], ".2f"),
+                          v["elevated"], v["high"]))
     console.print(c)
     m = doc["model"]
     if m is not None:
         console.print(f"Model ({m['model']}, {m['folds']}-fold stratified CV on {m['examples']} labelled weeks, "
-                      f"{m['positives']} strained): AUC {m['auc']:.3f}, F1 {m['f1']:.3f}; transparent score on the "
-                      f"same weeks: AUC {m['transparent_auc']:.3f}, F1 {m['transparent_f1']:.3f} (risk >= 0.5).",
-                      highlight=False)
+                      f"{m['positives']} strained): AUC {_num(m['auc'], '.3f')}, F1 {_num(m['f1'], '.3f')}; "
+                      f"transparent score on the same weeks: AUC {_num(m['transparent_auc'], '.3f')}, "
+                      f"F1 {_num(m['transparent_f1'], '.3f')} (risk >= 0.5).", highlight=False, markup=False)
         e = Table(title="Why the model rates each person's latest week (SHAP: log-odds; LIME: probability)")
         for col in ("person", "week", "p(strained)", "SHAP top factors", "LIME top factors"):
             e.add_column(col)
         for x in doc["explanations"] or []:
-            e.add_row(x["person"], x["week"], f"{x['probability']:.2f}",
-                      ", ".join(f"{n} {s:+.2f}" for n, _, s in x["shap"]),
-                      ", ".join(f"{rule} {w:+.2f}" for _, rule, w in x["lime"]))
+            e.add_row(*_cells(x["person"], x["week"], _num(x["probability"], ".2f"),
+                              ", ".join(f"{n} {_num(s, '+.2f')}" for n, _, s in x["shap"]),
+                              ", ".join(f"{rule} {_num(w, '+.2f')}" for _, rule, w in x["lime"])))
         console.print(e)
     for note in doc["notes"]:
-        console.print(f"note: {note}", highlight=False)
-    console.print(f"Energy of this run: {_energy_text(doc['energy_of_this_run'])}", highlight=False)
+        console.print(f"note: {note}", highlight=False, markup=False)
+    console.print(f"Energy of this run: {_energy_text(doc['energy_of_this_run'])}", highlight=False, markup=False)
 
 
 def _energy_text(e: dict[str, Any]) -> str:
@@ -264,20 +353,36 @@ def impact(
     output_format: _Format = typer.Option(_Format.table, "--format", help="table or json."),
 ) -> None:
     """Correlation, a model, SHAP (global, local) and LIME (local) of what drives CI energy."""
-    from greenci.insights.impact import analyse_impact, join_grid, read_runs, synthetic_runs, write_report
+    from greenci.insights.impact import (
+        MIN_ROWS,
+        OUTPUT_FILES,
+        analyse_impact,
+        join_grid,
+        read_runs,
+        synthetic_runs,
+        write_report,
+    )
     from greenci.insights.selfenergy import SelfEnergy
+    from greenci.outputs import check_file, check_folder
 
     if table is None and not synthetic_demo:
         raise InputError("give a TABLE of CI runs (CSV or Parquet), or --synthetic-demo for a labelled synthetic one")
     if table is not None and synthetic_demo:
         raise InputError("give either a TABLE or --synthetic-demo, not both")
+    if synthetic_demo and demo_rows < MIN_ROWS:
+        raise InputError(f"--demo-rows {demo_rows} is too few: the impact model needs at least {MIN_ROWS} runs")
+    if not 0 <= seed < 2**32:
+        raise InputError(f"--seed {seed} must be a whole number from 0 to {2**32 - 1}")
+    if intensity is not None and not intensity.is_dir():
+        raise InputError(f"--intensity {intensity}: no such folder: pass the folder holding intensity files")
+    check_folder(out, field="out")
+    for name in OUTPUT_FILES:
+        check_file(out / name, field="out")
     meter = SelfEnergy()
     with meter:
         frame = synthetic_runs(demo_rows, seed) if synthetic_demo else read_runs(table)  # type: ignore[arg-type]
         join = None
         if intensity is not None:
-            import functools
-
             from greenci.sources.grid_features import read_grid_features
 
             frame, join = join_grid(frame, functools.partial(read_grid_features, intensity), time_column=time_column,
@@ -289,8 +394,10 @@ def impact(
     energy = meter.result
     assert energy is not None
     files = [*report.figures, *map(str, write_report(report, out, energy))]
+    if report.warning:
+        _warn(report.warning)
     if output_format is _Format.json:
-        _emit_json({**report.as_dict(), "files": files, "energy_of_this_run": energy.as_dict()})
+        _emit_json(_with_null_notes({**report.as_dict(), "files": files, "energy_of_this_run": energy.as_dict()}))
         return
     _print_impact(report, files, energy)
 
@@ -301,21 +408,33 @@ def _print_impact(report: Any, files: list[str], energy: Any) -> None:
     console = _console()
     label = " — SYNTHETIC" if report.synthetic else ""
     console.print(f"What drives {report.target}{label}: {report.rows} runs, {len(report.features)} features; "
-                  f"{report.model}: cross-validated R² {report.cv_r2:.3f}, MAE {report.cv_mae:.4g}.", highlight=False)
+                  f"{report.model}: cross-validated R² {_num(report.cv_r2, '.3f')}, MAE {_num(report.cv_mae, '.4g')}.",
+                  highlight=False, markup=False)
     if report.join is not None:
         j = report.join
-        console.print(f"Grid join: {j.matched} runs matched, {j.unmatched} without data.", highlight=False)
-    t = Table(title=f"Global SHAP ranking{label}")
+        console.print(f"Grid join: {j.matched} runs matched, {j.unmatched} without data.", highlight=False,
+                      markup=False)
+    if not report.explanatory:
+        title = f"Global SHAP ranking{label} — NOT EXPLANATORY: the model does not explain {report.target}"
+    elif report.warning:
+        title = f"Global SHAP ranking{label} — weak model: hints only"
+    else:
+        title = f"Global SHAP ranking{label}"
+    t = Table(title=Text(title, style="bold red" if not report.explanatory else ""),
+              caption=Text("warning: " + report.warning, style="bold yellow") if report.warning else None)
     for col in ("rank", "feature", "mean |SHAP|", "direction", "Pearson r with target"):
         t.add_column(col, justify="left" if col == "feature" else "right")
     r_of = {n: report.pearson[0][i] for i, n in enumerate(report.correlation_names)}
     for k, (name, imp, d) in enumerate(report.shap_ranking, start=1):
-        t.add_row(str(k), name, f"{imp:.4g}", f"{d:+.2f}", f"{r_of[name]:+.3f}")
+        t.add_row(*_cells(k, name, _num(imp, ".4g"), _num(d, "+.2f"), _num(r_of[name], "+.3f")))
     console.print(t)
-    console.print(f"Run {report.local_row}: {report.target} {report.local_target:.4g}, model "
-                  f"{report.local_prediction:.4g}; SHAP top: "
-                  + ", ".join(f"{n} {s:+.3g}" for n, _, s in report.shap_local[:3])
-                  + "; LIME top: " + ", ".join(f"{rule} {w:+.3g}" for _, rule, w in report.lime_local[:3]),
-                  highlight=False)
-    console.print("wrote " + ", ".join(files), highlight=False)
-    console.print(f"Energy of this run: {energy.describe()}", highlight=False)
+    console.print(f"Run {report.local_row}: {report.target} {_num(report.local_target, '.4g')}, model "
+                  f"{_num(report.local_prediction, '.4g')}; SHAP top: "
+                  + ", ".join(f"{n} {_num(s, '+.3g')}" for n, _, s in report.shap_local[:3])
+                  + "; LIME top: " + ", ".join(f"{rule} {_num(w, '+.3g')}" for _, rule, w in report.lime_local[:3])
+                  + ("" if report.explanatory else " (not explanatory: see the warning)"),
+                  highlight=False, markup=False)
+    for note in report.notes:
+        console.print(f"note: {note}", highlight=False, markup=False)
+    console.print("wrote " + ", ".join(files), highlight=False, markup=False)
+    console.print(f"Energy of this run: {energy.describe()}", highlight=False, markup=False)

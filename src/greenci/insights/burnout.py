@@ -37,7 +37,6 @@ transparent score's on the same rows, and each person's latest week is explained
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import re
@@ -53,9 +52,9 @@ from greenci.insights.indicators import INDICATORS, IndicatorTable, PersonWeek
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["ELEVATED_AT", "HIGH_AT", "MIN_PER_CLASS", "WEIGHTS", "Factor", "PersonExplanation", "RiskModel",
-           "RiskScore", "WeekView", "community_view", "explain_people", "feature_matrix", "latest_by_person",
-           "read_labels", "train_risk_model", "transparent_scores"]
+__all__ = ["ELEVATED_AT", "HIGH_AT", "MIN_PER_CLASS", "WEIGHTS", "Factor", "Labels", "PersonExplanation",
+           "RiskModel", "RiskScore", "WeekView", "community_view", "explain_people", "feature_matrix",
+           "latest_by_person", "read_labels", "train_risk_model", "transparent_scores"]
 
 WEIGHTS: dict[str, float] = {
     "late_night": 0.25,
@@ -177,41 +176,64 @@ def community_view(scores: Sequence[RiskScore]) -> list[WeekView]:
 
 
 # ---------------------------------------------------------------------------------------- labels and model
-def read_labels(path: str | os.PathLike[str], table: IndicatorTable) -> dict[int, int]:
+class Labels(dict[int, int]):
+    """Row index in an indicator table -> label (0/1), and how many rows of the file matched no person-week."""
+
+    def __init__(self, labels: Mapping[int, int], *, source: str = "", rows: int = 0, unmatched: int = 0) -> None:
+        super().__init__(labels)
+        self.source, self.rows, self.unmatched = source, rows, unmatched
+
+    @property
+    def note(self) -> str | None:
+        """What to tell the user about labels that were not used."""
+        if not self.unmatched:
+            return None
+        return (f"{self.unmatched} of the {self.rows} labels in {self.source} match no person-week of the repositories "
+                "(another e-mail, a week without activity, or another salt): they are not used")
+
+
+def read_labels(path: str | os.PathLike[str], table: IndicatorTable) -> Labels:
     """Row index in ``table`` -> label (0/1) from a CSV ``person,week,label``.
 
     ``person`` is an e-mail or login (pseudonymised the same way as the table) or an id as shown;
-    ``week`` is ``2024-W09`` or any date in that week; ``label`` is 1/0, true/false or yes/no.
+    ``week`` is ``2024-W09`` or any date in that week; ``label`` is 1/0, true/false or yes/no. Every
+    cell must be filled; a person-week labelled twice must have the same label both times. Labels
+    that match no person-week of the table are counted (:attr:`Labels.unmatched`), not used.
     """
+    from greenci.insights.csvfiles import read_table
+
     name = os.fspath(path)
-    try:
-        with open(name, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.DictReader(fh)
-            cols = {c.strip().lower(): c for c in reader.fieldnames or []}
-            missing = [c for c in ("person", "week", "label") if c not in cols]
-            if missing:
-                raise DataFormatError(f"lacks column(s) {', '.join(missing)}: a labels file needs person,week,label",
-                                      path=name)
-            raw = [(i, r[cols["person"]] or "", r[cols["week"]] or "", r[cols["label"]] or "")
-                   for i, r in enumerate(reader, start=2)]
-    except FileNotFoundError:
-        raise InputError(f"{name}: no such file: check the --labels path") from None
+    cols, records = read_table(name, field="labels", what="a labels file", required=("person", "week", "label"))
     index = {(r.person, r.week): k for k, r in enumerate(table.rows)}
     out: dict[int, int] = {}
+    first_row: dict[int, int] = {}
     unmatched = 0
-    for line, person, week, label in raw:
+    for line, cells in records:
+        person, week, label = (cells[cols[c]] for c in ("person", "week", "label"))
+        if not person.strip():
+            raise DataFormatError("person is empty: write the e-mail or login of the person", path=name, row=line,
+                                  column="person")
         value = _label(label, name, line)
+        when = _week(week, name, line)
         shown = table.person_for(person)
-        k = index.get((shown, _week(week, name, line))) if shown is not None else None
+        k = index.get((shown, when)) if shown is not None else None
         if k is None:
             unmatched += 1
             continue
+        if k in out and out[k] != value:
+            raise DataFormatError(f"labels {person.strip()!r} in {when} {value}, but row {first_row[k]} labels the "
+                                  f"same person-week {out[k]}: keep one label per person and week", path=name,
+                                  row=line, column="label")
         out[k] = value
+        first_row.setdefault(k, line)
+    if not records:
+        raise DataFormatError("has a header but no labels: add one row person,week,label per labelled week",
+                              path=name)
     if not out:
-        raise InputError(f"{name}: none of its {len(raw)} labels matches a person-week of the repository: give "
-                         "person as the e-mail (or login) used in commits and week as 2024-W09, or pass --salt so "
-                         "pseudonyms from an earlier run match")
-    return out
+        raise InputError(f"labels {name}: none of its {len(records)} labels matches a person-week of the repository: "
+                         "give person as the e-mail (or login) used in commits and week as 2024-W09, or give the "
+                         "salt that made the pseudonyms of an earlier run", field="labels")
+    return Labels(out, source=name, rows=len(records), unmatched=unmatched)
 
 
 def _label(text: str, path: str, line: int) -> int:
@@ -224,15 +246,26 @@ def _label(text: str, path: str, line: int) -> int:
 
 
 def _week(text: str, path: str, line: int) -> str:
+    """``2024-W09``, or the ISO week of a date (``2024-02-28``, or a date-time as written)."""
+    from datetime import datetime
+
+    from greenci.insights import PLAUSIBLE_YEARS
+
     t = text.strip()
-    if re.fullmatch(r"\d{4}-W\d{2}", t):
-        return t
     try:
-        year, week, _ = date.fromisoformat(t[:10]).isocalendar()
-        return f"{year}-W{week:02d}"
+        m = re.fullmatch(r"(\d{4})-W(\d{2})", t)
+        if m:
+            day = date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
+        else:
+            day = datetime.fromisoformat(t).date() if len(t) > 10 else date.fromisoformat(t)
     except ValueError:
         raise DataFormatError(f"{text!r} is not a week: write 2024-W09 or a date in that week", path=path,
                               row=line, column="week") from None
+    if not PLAUSIBLE_YEARS[0] <= day.year <= PLAUSIBLE_YEARS[1]:
+        raise DataFormatError(f"{text!r} is not a plausible week (years {PLAUSIBLE_YEARS[0]} to {PLAUSIBLE_YEARS[1]}): "
+                              "correct the year", path=path, row=line, column="week")
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
 
 
 def feature_matrix(table: IndicatorTable) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -291,13 +324,14 @@ def train_risk_model(table: IndicatorTable, labels: Mapping[int, int], *, scores
     y = np.array([labels[k] for k in rows], dtype=int)
     pos, neg = int(y.sum()), int(len(y) - y.sum())
     if min(pos, neg) < min_per_class:
-        raise InputError(f"the labels give {pos} strained and {neg} other person-weeks: training needs at least "
+        raise InputError(f"labels give {pos} strained and {neg} other person-weeks: training needs at least "
                          f"{min_per_class} of each class; label more weeks, or use the transparent score alone "
-                         "(leave out --labels)")
+                         "(without labels)", field="labels")
     X_all, all_names = feature_matrix(table)
     keep = [j for j in range(X_all.shape[1]) if np.ptp(X_all[list(rows), j]) > 0]  # constants explain nothing
     if not keep:
-        raise InputError("every indicator is constant over the labelled weeks: there is nothing to learn from")
+        raise InputError("labels: every indicator is constant over the labelled weeks: there is nothing to learn "
+                         "from; label weeks that differ", field="labels")
     names = tuple(all_names[j] for j in keep)
     X = X_all[np.ix_(list(rows), keep)]
     folds = min(n_splits, pos, neg)
@@ -362,11 +396,9 @@ def plot_community(view: Sequence[WeekView], path: str | os.PathLike[str], title
     """Mean and max risk per week (lines) over the number of active people (bars)."""
     from pathlib import Path
 
-    from greenci.insights.explain import load_pyplot
+    from greenci.insights.explain import load_pyplot, plain, save_figure
 
     plt = load_pyplot()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(9, 3.8))
     x = list(range(len(view)))
     ax2 = ax.twinx()
@@ -382,8 +414,6 @@ def plot_community(view: Sequence[WeekView], path: str | os.PathLike[str], title
     step = max(1, len(view) // 12)
     ax.set_xticks(x[::step], [v.week for v in view][::step], rotation=45, ha="right", fontsize=7)
     ax.legend(loc="upper left", fontsize=8)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(plain(title), fontsize=10)
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return str(out)
+    return str(save_figure(fig, Path(path)))

@@ -31,12 +31,15 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from greenci.errors import DataFormatError, InputError
+from greenci.insights import plausible_time
 
 __all__ = ["CalendarData", "Meeting", "meeting_hours", "parse_ics", "read_calendar"]
 
 _DURATION = re.compile(r"^([+-])?P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 _DAYS = {"MO": 0, "TU": 1, "WE": 2, "TH": 3, "FR": 4, "SA": 5, "SU": 6}
 _MAX_OCCURRENCES = 5000
+#: an event longer than this is a trip, a holiday or a typo, not a meeting
+MAX_MEETING = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,9 @@ def read_calendar(paths: Iterable[str | os.PathLike[str]], *, default_tz: tzinfo
         try:
             text = Path(p).read_text(encoding="utf-8-sig")
         except FileNotFoundError:
-            raise InputError(f"{name}: no such file: check the --calendar path") from None
+            raise InputError(f"calendar {name}: no such file: check the path", field="calendar") from None
+        except IsADirectoryError:
+            raise InputError(f"calendar {name} is a folder: give .ics files", field="calendar") from None
         except UnicodeDecodeError:
             raise DataFormatError("is not UTF-8 text: export the calendar as UTF-8 .ics", path=name) from None
         data = parse_ics(text, source=name, default_tz=default_tz, until=until)
@@ -104,8 +109,14 @@ def parse_ics(text: str, *, source: str = "calendar", default_tz: tzinfo = UTC,
     events: list[dict[str, list[tuple[dict[str, str], str]]]] = []
     stack: list[str] = []
     current: dict[str, list[tuple[dict[str, str], str]]] | None = None
+    ended = False
     for name, params, value in lines:
         upper = name.upper()
+        if ended:
+            raise DataFormatError(f"has a {name} line after END:VCALENDAR: export one calendar per file",
+                                  path=source)
+        if upper == "END" and value.upper() == "VCALENDAR" and stack == ["VCALENDAR"]:
+            ended = True
         if upper == "BEGIN":
             stack.append(value.upper())
             if value.upper() == "VEVENT" and len(stack) >= 1:
@@ -119,6 +130,10 @@ def parse_ics(text: str, *, source: str = "calendar", default_tz: tzinfo = UTC,
             continue
         if current is not None and stack and stack[-1] == "VEVENT":
             current[upper].append((params, value))
+    if not ended:
+        open_blocks = " and ".join(f"BEGIN:{b}" for b in stack) if stack else "its blocks"
+        raise DataFormatError(f"is cut short or malformed: {open_blocks} never ends (END:VCALENDAR is missing): "
+                              "export the calendar again", path=source)
     notes: list[str] = []
     overridden: set[tuple[str, datetime]] = set()
     for ev in events:
@@ -155,6 +170,12 @@ def _event_meetings(ev: dict[str, list[tuple[dict[str, str], str]]], source: str
         return []
     length = end - start
     if length <= timedelta(0):
+        if length < timedelta(0):
+            notes.append(f"{source}: {label!r} ends before it starts: not counted")
+        return []
+    if length > MAX_MEETING:
+        notes.append(f"{source}: {label!r} lasts {length.total_seconds() / 3600:.0f} h: longer than "
+                     f"{MAX_MEETING.total_seconds() / 3600:.0f} h is not a meeting, not counted")
         return []
     attendees = _attendees(ev)
     starts = _occurrences(ev, start, source, default_tz, until, label, notes)
@@ -198,14 +219,17 @@ def _occurrences(ev: dict[str, list[tuple[dict[str, str], str]]], start: datetim
             notes.append(f"{source}: {label!r} repeats without end: counted for one year from its start")
     days = sorted({_DAYS[d[-2:]] for d in rule.get("BYDAY", "").split(",") if d[-2:] in _DAYS})
     out: list[datetime] = []
-    for s in _expand(start, freq, interval, days):
-        if (stop is not None and s > stop) or (count is not None and len(out) >= count):
-            break
-        if len(out) >= _MAX_OCCURRENCES:
-            notes.append(f"{source}: {label!r} stopped after {_MAX_OCCURRENCES} occurrences")
-            break
-        out.append(s)
-    return out
+    try:
+        for s in _expand(start, freq, interval, days):
+            if (stop is not None and s > stop) or (count is not None and len(out) >= count):
+                break
+            if len(out) >= _MAX_OCCURRENCES:
+                notes.append(f"{source}: {label!r} stopped after {_MAX_OCCURRENCES} occurrences")
+                break
+            out.append(s)
+    except OverflowError:
+        pass  # the next occurrence lies beyond the year 9999: there is none
+    return [s for s in out if plausible_time(s)]
 
 
 def _expand(start: datetime, freq: str, interval: int, days: list[int]) -> Iterator[datetime]:
@@ -251,7 +275,12 @@ def _duration(value: str, source: str, label: str) -> timedelta:
         raise DataFormatError(f"event {label!r}: DURATION {value!r} is not an iCalendar duration such as PT1H30M",
                               path=source)
     w, d, h, mi, s = (int(g or 0) for g in m.groups()[1:])
-    delta = timedelta(weeks=w, days=d, hours=h, minutes=mi, seconds=s)
+    try:
+        delta = timedelta(weeks=w, days=d, hours=h, minutes=mi, seconds=s)
+    except OverflowError:
+        delta = timedelta.max
+    if delta > timedelta(days=3660):
+        raise DataFormatError(f"event {label!r}: DURATION {value!r} is absurdly long: correct it", path=source)
     return -delta if m.group(1) == "-" else delta
 
 
@@ -276,13 +305,18 @@ def _parse_time(value: str, params: dict[str, str], source: str, default_tz: tzi
     v = value.strip()
     if params.get("VALUE", "").upper() == "DATE" or re.fullmatch(r"\d{8}", v):
         try:
-            return datetime.strptime(v, "%Y%m%d").date()
+            day = datetime.strptime(v, "%Y%m%d").date()
         except ValueError:
             raise DataFormatError(f"{v!r} is not an iCalendar date (YYYYMMDD)", path=source) from None
+        return _plausible(day, v, source)
     m = re.fullmatch(r"(\d{8}T\d{6})(Z?)", v)
-    if not m:
+    try:
+        naive = datetime.strptime(m.group(1), "%Y%m%dT%H%M%S") if m else None
+    except ValueError:
+        naive = None
+    if m is None or naive is None:
         raise DataFormatError(f"{v!r} is not an iCalendar date-time (YYYYMMDDThhmmss, optionally Z)", path=source)
-    naive = datetime.strptime(m.group(1), "%Y%m%dT%H%M%S")
+    _plausible(naive, v, source)
     if m.group(2):
         return naive.replace(tzinfo=UTC)
     tzid = params.get("TZID", "").strip('"').lstrip("/")
@@ -291,12 +325,21 @@ def _parse_time(value: str, params: dict[str, str], source: str, default_tz: tzi
     return naive.replace(tzinfo=default_tz)
 
 
+def _plausible(t: date, value: str, source: str) -> date:
+    from greenci.insights import PLAUSIBLE_YEARS
+
+    if not plausible_time(t):
+        raise DataFormatError(f"{value!r} is not a plausible date (years {PLAUSIBLE_YEARS[0]} to "
+                              f"{PLAUSIBLE_YEARS[1]}): correct the event or export the calendar again", path=source)
+    return t
+
+
 def _zone(tzid: str, source: str, notes: list[str]) -> tzinfo:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         return ZoneInfo(tzid)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones such as "Europe"
         notes.append(f"{source}: time zone {tzid!r} is not an IANA name: its times were read as UTC")
         return UTC
 

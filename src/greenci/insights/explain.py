@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LimeResult", "LimeWeight", "ShapResult", "lime_explain", "plot_correlation", "plot_lime",
-           "plot_shap_global", "plot_shap_local", "shap_values"]
+__all__ = ["LimeResult", "LimeWeight", "ShapResult", "lime_explain", "plain", "plot_correlation", "plot_lime",
+           "plot_shap_global", "plot_shap_local", "save_figure", "shap_values"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,24 +159,38 @@ def load_pyplot() -> Any:
     return plt
 
 
+def plain(text: str) -> str:
+    """Text that matplotlib draws as written: a ``$`` in a column name must not start mathtext."""
+    return str(text).replace("$", r"\$")
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Save ``fig`` whole under ``path`` (temporary name with the same suffix, then a rename) and close it."""
+    from greenci.outputs import atomic_path
+
+    plt = load_pyplot()
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=120)
+    finally:
+        plt.close(fig)
+    return Path(path)
+
+
 def _bars(path: Path, labels: Sequence[str], values: Sequence[float], title: str, xlabel: str,
           signed: bool) -> Path:
     plt = load_pyplot()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(labels) + 1.6))
     ypos = np.arange(len(labels))[::-1]
     colors = ["#c0392b" if v > 0 else "#2874a6" for v in values] if signed else "#117a65"
     ax.barh(ypos, values, color=colors)
-    ax.set_yticks(ypos, labels)
+    ax.set_yticks(ypos, [plain(x) for x in labels])
     ax.set_xlabel(xlabel)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(plain(title), fontsize=10)
     if signed:
         ax.axvline(0, color="black", linewidth=0.8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, Path(path))
 
 
 def plot_shap_global(result: ShapResult, path: Path, title: str = "Global feature importance (mean |SHAP|)",
@@ -205,21 +219,17 @@ def plot_lime(result: LimeResult, path: Path, title: str = "LIME local explanati
 def plot_correlation(matrix: np.ndarray, names: Sequence[str], path: Path, title: str = "Correlation") -> Path:
     """Heat map of a correlation matrix with the values written in the cells."""
     plt = load_pyplot()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     n = len(names)
     fig, ax = plt.subplots(figsize=(0.7 * n + 2.5, 0.6 * n + 2))
     im = ax.imshow(matrix, vmin=-1, vmax=1, cmap="RdBu_r")
-    ax.set_xticks(range(n), names, rotation=45, ha="right")
-    ax.set_yticks(range(n), names)
+    ax.set_xticks(range(n), [plain(x) for x in names], rotation=45, ha="right")
+    ax.set_yticks(range(n), [plain(x) for x in names])
     for i in range(n):
         for j in range(n):
             if np.isfinite(matrix[i, j]):
                 ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7,
                         color="white" if abs(matrix[i, j]) > 0.6 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(plain(title), fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, Path(path))

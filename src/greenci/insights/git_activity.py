@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 from greenci.errors import ConfigError, DataFormatError, InputError
+from greenci.insights import PLAUSIBLE_YEARS, plausible_time
 
 __all__ = ["Commit", "FileChange", "iso_week", "is_late_night", "is_weekend", "read_git_log", "read_repositories"]
 
@@ -172,6 +173,10 @@ def read_git_log(path: str | os.PathLike[str], *, since: str | None = None, unti
 def parse_log(text: str, repo: str, source: str = "git log") -> list[Commit]:
     """Commits from the output of ``git log --numstat`` with greenci's record format."""
     commits = []
+    before = text.split(_RS, 1)[0]
+    if before.strip(" \t\r\n"):
+        raise DataFormatError(f"unexpected git log output {before[:80]!r}: expected greenci's record format",
+                              path=source)
     for record in text.split(_RS)[1:]:
         head, sep, numstat = record.partition(_GS)
         fields = head.split(_US, 4)
@@ -182,6 +187,10 @@ def parse_log(text: str, repo: str, source: str = "git log") -> list[Commit]:
             when = datetime.fromisoformat(date.strip())
         except ValueError:
             raise DataFormatError(f"commit {sha[:10]}: author date {date!r} is not ISO 8601", path=source) from None
+        if not plausible_time(when) or when.tzinfo is None:
+            raise DataFormatError(f"commit {sha[:10]}: author date {date.strip()!r} is not a plausible time (years "
+                                  f"{PLAUSIBLE_YEARS[0]} to {PLAUSIBLE_YEARS[1]}, with an offset): leave the commit "
+                                  "out with since/until, or read another branch", path=source)
         files = tuple(_numstat_line(line, sha, source) for line in numstat.splitlines() if line.strip())
         commits.append(Commit(repo=repo, sha=sha, author_name=name.strip(), author_email=email.strip().lower(),
                               authored_at=when, message=message.strip(), files=files))
@@ -198,9 +207,12 @@ def _numstat_line(line: str, sha: str, source: str) -> FileChange:
     if a == "-" and d == "-":
         return FileChange(path, 0, 0, binary=True)
     try:
-        return FileChange(path, int(a), int(d))
+        added, deleted = int(a), int(d)
     except ValueError:
         raise DataFormatError(f"commit {sha[:10]}: numstat counts {a!r} {d!r} are not numbers", path=source) from None
+    if added < 0 or deleted < 0:
+        raise DataFormatError(f"commit {sha[:10]}: numstat counts {a!r} {d!r} are negative", path=source)
+    return FileChange(path, added, deleted)
 
 
 def _unquote(p: str) -> str:

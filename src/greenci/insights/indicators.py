@@ -34,7 +34,6 @@ or Gerrit account to one identity. Bots (``[bot]`` logins and addresses) are lef
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import math
 import os
@@ -114,21 +113,40 @@ class Identities:
 
 
 def read_aliases(path: str | os.PathLike[str]) -> dict[str, str]:
-    """``alias,identity`` rows (header optional): each alias is counted as that identity."""
+    """``alias,identity`` rows (header optional): each alias is counted as that identity.
+
+    Every row has two filled cells (an e-mail, login or account name, without control characters); an
+    alias given twice must name the same identity; a file without any alias is refused.
+    """
+    from greenci.insights.csvfiles import has_control, read_records
+
     name = os.fspath(path)
-    try:
-        with open(name, encoding="utf-8-sig", newline="") as fh:
-            rows = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
-    except FileNotFoundError:
-        raise InputError(f"{name}: no such file: check the --aliases path") from None
+    rows = read_records(name, field="aliases", what="an aliases file (CSV alias,identity)")
     out: dict[str, str] = {}
-    for i, r in enumerate(rows, start=1):
-        if i == 1 and [c.strip().lower() for c in r[:2]] == ["alias", "identity"]:
+    first: dict[str, int] = {}
+    for k, (i, r) in enumerate(rows):
+        if k == 0 and [c.strip().lower() for c in r] == ["alias", "identity"]:
             continue
-        if len(r) < 2 or not r[0].strip() or not r[1].strip():
+        cells = [c.strip() for c in r]
+        if len(cells) > 2 and any(cells[2:]):
+            raise DataFormatError(f"has {len(cells)} cells: an aliases row has two, alias and identity (e.g. "
+                                  "jdoe,jane@example.org)", path=name, row=i)
+        if len(cells) < 2 or not cells[0] or not cells[1]:
             raise DataFormatError("needs two cells, alias and identity (e.g. jdoe,jane@example.org)",
                                   path=name, row=i)
-        out[r[0].strip().lower()] = r[1].strip().lower()
+        alias, identity = cells[0].lower(), cells[1].lower()
+        for column, value in (("alias", alias), ("identity", identity)):
+            if has_control(value):
+                raise DataFormatError(f"{value!r} holds control characters: write an e-mail, login or account name",
+                                      path=name, row=i, column=column)
+        if alias in out and out[alias] != identity:
+            raise DataFormatError(f"alias {alias!r} is {identity!r} here but {out[alias]!r} in row {first[alias]}: "
+                                  "give each alias one identity", path=name, row=i)
+        out[alias] = identity
+        first.setdefault(alias, i)
+    if not out:
+        raise DataFormatError("holds no aliases: write one row alias,identity per alias (e.g. "
+                              "jdoe,jane@example.org)", path=name)
     return out
 
 
@@ -146,30 +164,37 @@ class Message:
 def read_messages(paths: Iterable[str | os.PathLike[str]]) -> list[Message]:
     """Mails and chat lines: CSV with ``author,timestamp,text[,channel]``, or ``.mbox`` mailboxes.
 
-    A timestamp with an offset keeps it (its local date sets the week); a naive one is UTC.
+    A timestamp with an offset keeps it (its local date sets the week); a naive one is UTC. Every message
+    needs an author and a plausible time; a file without any message is refused.
     """
     out: list[Message] = []
     for p in paths:
         name = os.fspath(p)
         if not Path(p).is_file():
-            raise InputError(f"{name}: no such file: check the --messages path")
-        out += _read_mbox(name) if name.lower().endswith(".mbox") else _read_message_csv(name)
+            raise InputError(f"messages {name}: no such file: check the path", field="messages")
+        found = _read_mbox(name) if name.lower().endswith(".mbox") else _read_message_csv(name)
+        if not found:
+            raise DataFormatError("holds no messages: "
+                                  + ("an mbox starts each mail with a 'From ' line" if name.lower().endswith(".mbox")
+                                     else "write one row author,timestamp,text per message"), path=name)
+        out += found
     return out
 
 
 def _read_message_csv(name: str) -> list[Message]:
-    with open(name, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        cols = {c.strip().lower(): c for c in reader.fieldnames or []}
-        missing = [c for c in ("author", "timestamp", "text") if c not in cols]
-        if missing:
-            raise DataFormatError(f"lacks column(s) {', '.join(missing)}: a messages CSV needs author,timestamp,"
-                                  "text (channel optional)", path=name)
-        out = []
-        for i, row in enumerate(reader, start=2):
-            when = _parse_when(row[cols["timestamp"]], name, i)
-            out.append(Message(row[cols["author"]].strip().lower(), when, row[cols["text"]] or "",
-                               (row.get(cols["channel"]) or "") if "channel" in cols else ""))
+    from greenci.insights.csvfiles import has_control, read_table
+
+    cols, rows = read_table(name, field="messages", what="a messages CSV", required=("author", "timestamp", "text"),
+                            optional=("channel",))
+    out = []
+    for i, cells in rows:
+        author = cells[cols["author"]].strip().lower()
+        if not author or has_control(author):
+            raise DataFormatError(f"author {author!r} is not an e-mail or login: write who wrote the message",
+                                  path=name, row=i, column="author")
+        when = _parse_when(cells[cols["timestamp"]], name, i)
+        out.append(Message(author, when, cells[cols["text"]],
+                           cells[cols["channel"]] if "channel" in cols else ""))
     return out
 
 
@@ -177,32 +202,58 @@ def _read_mbox(name: str) -> list[Message]:
     import mailbox
     from email.utils import parseaddr, parsedate_to_datetime
 
+    from greenci.insights import PLAUSIBLE_YEARS, plausible_time
+
     out = []
-    for i, msg in enumerate(mailbox.mbox(name)):
+    box = []
+    try:
+        mbox = mailbox.mbox(name, create=False)
+        for i, key in enumerate(mbox.keys()):
+            try:
+                box.append(mbox.get_message(key))
+            except UnicodeDecodeError:
+                raise DataFormatError(f"message {i + 1}: its 'From ' separator line is not ASCII: export the mailbox "
+                                      "unchanged", path=name) from None
+    except (OSError, mailbox.Error) as exc:
+        raise DataFormatError(f"cannot be read as an mbox mailbox ({exc})", path=name) from None
+    for i, msg in enumerate(box):
         _, addr = parseaddr(str(msg.get("From", "")))
+        if not addr or "@" not in addr or any(ch.isspace() or ord(ch) < 32 for ch in addr):
+            raise DataFormatError(f"message {i + 1} has no valid From address ({str(msg.get('From', ''))[:80]!r}): "
+                                  "export the mailbox unchanged", path=name)
         try:
             when = parsedate_to_datetime(str(msg.get("Date", "")))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             raise DataFormatError(f"message {i + 1} has no valid Date header", path=name) from None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
+        if not plausible_time(when):
+            raise DataFormatError(f"message {i + 1}: Date {str(msg.get('Date'))!r} is not plausible (years "
+                                  f"{PLAUSIBLE_YEARS[0]} to {PLAUSIBLE_YEARS[1]})", path=name)
         body = msg.get_payload(decode=True) if not msg.is_multipart() else b""
         if msg.is_multipart():
             for part in msg.walk():
                 if part.get_content_type() == "text/plain":
                     body = part.get_payload(decode=True) or b""
                     break
-        text = f"{msg.get('Subject', '')}\n{(body or b'').decode('utf-8', 'replace')}"
+        if not isinstance(body, bytes):
+            body = b""
+        text = f"{msg.get('Subject', '')}\n{body.decode('utf-8', 'replace')}"
         out.append(Message(addr.lower(), when, text, "mail"))
     return out
 
 
 def _parse_when(raw: str, name: str, row: int) -> datetime:
+    from greenci.insights import PLAUSIBLE_YEARS, plausible_time
+
     try:
         t = datetime.fromisoformat((raw or "").strip().replace("Z", "+00:00"))
     except ValueError:
         raise DataFormatError(f"{raw!r} is not an ISO 8601 time, e.g. 2024-03-02T09:15:00+01:00",
                               path=name, row=row, column="timestamp") from None
+    if not plausible_time(t):
+        raise DataFormatError(f"{raw!r} is not a plausible time (years {PLAUSIBLE_YEARS[0]} to {PLAUSIBLE_YEARS[1]})",
+                              path=name, row=row, column="timestamp")
     return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 

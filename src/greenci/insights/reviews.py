@@ -40,6 +40,8 @@ from greenci.errors import DataFormatError, InputError
 __all__ = ["Comment", "PullRequest", "Review", "ReviewData", "parse_gerrit", "parse_github", "read_reviews"]
 
 GERRIT_GUARD = ")]}'"
+#: no forge numbers its pull requests or changes beyond this
+MAX_NUMBER = 10**9
 _VOTE = re.compile(r"\b[A-Z][A-Za-z-]*[+-]\d\b")
 _PATCH_SET = re.compile(r"^Patch Set \d+:?")
 _INLINE = re.compile(r"^\s*\(\d+ (?:inline )?comments?\)\s*$", re.M)
@@ -104,7 +106,9 @@ def read_reviews(paths: Iterable[str | os.PathLike[str]]) -> ReviewData:
         try:
             text = Path(p).read_text(encoding="utf-8-sig")
         except FileNotFoundError:
-            raise InputError(f"{name}: no such file: check the --prs path") from None
+            raise InputError(f"prs {name}: no such file: check the path", field="prs") from None
+        except IsADirectoryError:
+            raise InputError(f"prs {name} is a folder: give the JSON export files", field="prs") from None
         except UnicodeDecodeError:
             raise DataFormatError("is not UTF-8 text: save the JSON export as UTF-8", path=name) from None
         stripped = text.lstrip()
@@ -134,24 +138,40 @@ def parse_github(doc: Any, source: str = "GitHub JSON") -> ReviewData:
         if kind == "pull":
             pr = _github_pull(obj, source, i)
             pulls.append(pr)
-            for r in obj.get("reviews") or ():
+            for r in _inline_list(obj, "reviews", source, i):
                 rv = _github_review(r, source, i, default_pr=pr.id)
                 if rv is not None:
                     reviews.append(rv)
-            for c in obj.get("comments") if isinstance(obj.get("comments"), list) else ():
-                comments.append(_github_comment(c, source, i, default_pr=pr.id))
-            for c in obj.get("review_comments") if isinstance(obj.get("review_comments"), list) else ():
-                comments.append(_github_comment(c, source, i, default_pr=pr.id))
+            for key in ("comments", "review_comments"):
+                if isinstance(obj.get(key), (int, float)) and not isinstance(obj.get(key), bool):
+                    continue  # the /pulls/{n} endpoint gives comment counts, not comments
+                for c in _inline_list(obj, key, source, i):
+                    comments.append(_github_comment(c, source, i, default_pr=pr.id))
         elif kind == "review":
             rv = _github_review(obj, source, i)
             if rv is not None:
                 reviews.append(rv)
         elif kind == "comment":
             comments.append(_github_comment(obj, source, i))
+        else:
+            raise DataFormatError(f"item {i} is neither a pull request (number, created_at, merged_at), a review "
+                                  "(submitted_at, state) nor a comment (body, created_at, user): export the API "
+                                  "objects unchanged", path=source)
     if not (pulls or reviews or comments):
         raise DataFormatError("holds no pull requests, reviews or comments: export /pulls?state=all, "
                               "/pulls/{n}/reviews or /issues/comments from the GitHub REST API", path=source)
     return ReviewData(tuple(pulls), tuple(reviews), tuple(comments), (source,))
+
+
+def _inline_list(obj: Mapping[str, Any], key: str, source: str, i: int) -> list[Any]:
+    """The reviews or comments a pull request carries inline: a list, or nothing."""
+    value = obj.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise DataFormatError(f"item {i}: {key!r} is {type(value).__name__}, not a list of objects: export the API "
+                              "objects unchanged", path=source)
+    return value
 
 
 def _github_items(doc: Any, source: str) -> Iterable[Any]:
@@ -172,8 +192,8 @@ def _github_items(doc: Any, source: str) -> Iterable[Any]:
 def _github_kind(obj: Mapping[str, Any]) -> str | None:
     if "number" in obj and "created_at" in obj and ("merged_at" in obj or "head" in obj or "pull_request" in obj):
         return "pull"
-    if "submitted_at" in obj and "state" in obj:
-        return "review"
+    if "state" in obj and ("submitted_at" in obj or str(obj["state"]).upper() == "PENDING"):
+        return "review"  # a pending (unsubmitted) review has no submitted_at
     if "body" in obj and "created_at" in obj and "user" in obj:
         return "comment"
     return None
@@ -195,11 +215,22 @@ def _github_pull(obj: Mapping[str, Any], source: str, i: int) -> PullRequest:
         repo = str(base["repo"].get("full_name") or "")
     if not repo and isinstance(obj.get("url"), str):
         repo = _repo_of_url(obj["url"])
+    number = obj["number"]
+    if isinstance(number, str) and number.strip().isdigit():
+        number = int(number)
+    if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= MAX_NUMBER:
+        raise DataFormatError(f"item {i}: number {number!r} is not a pull request number (a whole number from 1)",
+                              path=source)
+    created = _time(obj.get("created_at"), source, i, "created_at")
+    closed = _time(obj["closed_at"], source, i, "closed_at") if obj.get("closed_at") else None
+    if closed is not None and closed < created:
+        raise DataFormatError(f"item {i}: pull request #{number} closed_at {obj['closed_at']!r} is before its "
+                              f"created_at {obj.get('created_at')!r}: export the API objects unchanged", path=source)
     return PullRequest(
-        id=f"{repo}#{obj['number']}",
+        id=f"{repo}#{number}",
         author=_login(obj, source, i),
-        created_at=_time(obj.get("created_at"), source, i, "created_at"),
-        closed_at=_time(obj["closed_at"], source, i, "closed_at") if obj.get("closed_at") else None,
+        created_at=created,
+        closed_at=closed,
         title=str(obj.get("title") or ""),
         merged=bool(obj.get("merged_at")),
     )
@@ -266,9 +297,17 @@ def parse_gerrit(doc: Any, source: str = "Gerrit JSON") -> ReviewData:
             closed = _gerrit_time(ch.get("submitted") or ch.get("updated"), source, i, "submitted")
         elif status == "ABANDONED":
             closed = _gerrit_time(ch.get("updated"), source, i, "updated")
-        pulls.append(PullRequest(id=cid, author=owner, created_at=_gerrit_time(ch["created"], source, i, "created"),
+        created = _gerrit_time(ch["created"], source, i, "created")
+        if closed is not None and closed < created:
+            raise DataFormatError(f"change {i}: closed ({closed:%Y-%m-%d %H:%M:%S}) before it was created "
+                                  f"({created:%Y-%m-%d %H:%M:%S}): save the query result unchanged", path=source)
+        pulls.append(PullRequest(id=cid, author=owner, created_at=created,
                                  closed_at=closed, title=str(ch.get("subject") or ""), merged=status == "MERGED"))
-        for m in ch.get("messages") or ():
+        messages = ch.get("messages")
+        if messages is not None and not isinstance(messages, list):
+            raise DataFormatError(f"change {i}: 'messages' is {type(messages).__name__}, not a list: query with "
+                                  "o=MESSAGES and save the result unchanged", path=source)
+        for m in messages or ():
             if not isinstance(m, Mapping) or "author" not in m:
                 continue  # messages without an author are Gerrit's own
             if str(m.get("tag") or "").startswith("autogenerated:"):
@@ -320,7 +359,11 @@ def _gerrit_time(value: Any, source: str, i: int, name: str) -> datetime:
         raise DataFormatError(f"change {i}: {name} {value!r} is not a Gerrit time (YYYY-MM-DD hh:mm:ss.nnn)",
                               path=source)
     frac = (m.group(2) or "0")[:6].ljust(6, "0")
-    return datetime.fromisoformat(f"{m.group(1).replace(' ', 'T')}.{frac}").replace(tzinfo=UTC)
+    try:
+        t = datetime.fromisoformat(f"{m.group(1).replace(' ', 'T')}.{frac}").replace(tzinfo=UTC)
+    except ValueError:
+        raise DataFormatError(f"change {i}: {name} {value!r} is not a calendar time", path=source) from None
+    return _plausible(t, value, source, f"change {i}", name)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -340,4 +383,13 @@ def _time(value: Any, source: str, i: int, name: str) -> datetime:
     except ValueError:
         raise DataFormatError(f"item {i}: {name} {value!r} is not an ISO 8601 time, e.g. 2024-03-02T09:00:00Z",
                               path=source) from None
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+    return _plausible(t if t.tzinfo is not None else t.replace(tzinfo=UTC), value, source, f"item {i}", name)
+
+
+def _plausible(t: datetime, value: Any, source: str, where: str, name: str) -> datetime:
+    from greenci.insights import PLAUSIBLE_YEARS, plausible_time
+
+    if not plausible_time(t):
+        raise DataFormatError(f"{where}: {name} {value!r} is not a plausible time (years {PLAUSIBLE_YEARS[0]} to "
+                              f"{PLAUSIBLE_YEARS[1]}): export the API objects unchanged", path=source)
+    return t
