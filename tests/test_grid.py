@@ -9,7 +9,7 @@ is an exact multiple of the step never touches the following slot.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -253,7 +253,7 @@ def test_best_window_hand_case() -> None:
 
 def test_best_window_all_gaps_raises_gap_error() -> None:
     grid = _grid([[NAN, 10.0, NAN]])
-    with pytest.raises(GapError, match="fill"):
+    with pytest.raises(GapError, match="choose a start and deadline in a span without gaps"):
         grid.best_window(2 * 3600)
 
 
@@ -294,6 +294,37 @@ def test_join_with_a_hole_between_parts_leaves_a_gap() -> None:
     b = _series("DE", "2023-01-01T01:00", 3600, [4.0, 5.0])
     grid = IntensityGrid.from_series([a, b])
     np.testing.assert_array_equal(grid.values, [[1.0, 2.0, NAN, 4.0, 5.0]])
+
+
+def test_join_refuses_another_source_for_one_region_naming_both() -> None:
+    hourly = replace(_series("DE-LU", "2022-01-01T00:00", 3600, [100.0, 110.0], source="DE-LU_2022_hourly.csv"),
+                     kind="electricitymaps_csv direct")
+    quarter = replace(_series("DE-LU", "2020-01-01T00:00", 900, [90.0] * 8, source="de_ci.csv"),
+                      kind="entsoe_csv carbon intensity")
+    with pytest.raises(InputError) as err:
+        IntensityGrid.from_series([hourly, quarter])
+    msg = str(err.value)
+    assert "region DE-LU is given twice" in msg and "DE-LU_2022_hourly.csv" in msg and "de_ci.csv" in msg
+    assert "different sources" in msg and "give one of the two files" in msg
+    lca = replace(hourly, kind="electricitymaps_csv lca", source="DE-LU_2023_hourly.csv",
+                  times=hourly.times + np.timedelta64(365 * 86400, "s"))
+    with pytest.raises(InputError, match="different sources"):  # direct and life-cycle intensity do not mix
+        IntensityGrid.from_series([hourly, lca])
+
+
+def test_join_refuses_another_step_for_one_region() -> None:
+    hourly = _series("DE", "2022-01-01T00:00", 3600, [100.0, 110.0, 120.0], source="a.csv")
+    quarter = _series("DE", "2020-01-01T00:00", 900, [90.0] * 8, source="b.csv")
+    with pytest.raises(InputError, match=r"their steps differ \(1 h steps vs 15 min steps\)"):
+        IntensityGrid.from_series([hourly, quarter])
+
+
+def test_join_accepts_parts_of_one_kind_and_parts_of_unknown_kind() -> None:
+    a = replace(_series("DE", "2022-12-31T22:00", 3600, [1.0, 2.0]), kind="electricitymaps_csv direct")
+    b = replace(_series("DE", "2023-01-01T00:00", 3600, [3.0, 4.0]), kind="electricitymaps_csv direct")
+    c = _series("DE", "2023-01-01T02:00", 3600, [5.0, 6.0])  # built in code: kind unknown
+    grid = IntensityGrid.from_series([a, b, c])
+    np.testing.assert_array_equal(grid.values, [[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])
 
 
 def test_join_conflicting_overlap_raises() -> None:

@@ -26,13 +26,21 @@ import numpy as np
 import pytest
 from loopback import loopback_server
 
-from greenci.config import Secret, Settings, default_config_path, load_settings
+from greenci.config import (
+    DEFAULT_MAX_INTENSITY_G_PER_KWH,
+    Secret,
+    Settings,
+    default_config_path,
+    load_settings,
+    max_intensity_g_per_kwh,
+)
 from greenci.errors import AuthenticationError, ConfigError, DataFormatError, InputError, SourceError
 from greenci.grid import IntensitySeries
 from greenci.http import HttpSession
 from greenci.sources.carbon_aware_sdk import CarbonAwareSDKClient, parse_duration_s, read_carbon_aware_json
 from greenci.sources.clients import CLIENT_NAMES, IntensityClient, make_client
 from greenci.sources.electricitymaps_api import ElectricityMapsClient
+from greenci.sources.points import ImplausibleValueError
 from greenci.sources.ukgrid_api import UKGridClient
 from greenci.sources.watttime_api import LBS_PER_MWH_TO_G_PER_KWH, WattTimeClient
 
@@ -333,6 +341,17 @@ def test_default_config_path_follows_greenci_config_then_xdg(tmp_path: Path) -> 
         ("[http]\ntimeout_s = \"fast\"\n", "is not a number"),
         ('[sources.ukgrid]\nurl = "ftp://x"\n', "not an http(s) URL"),
         ('[sources.carbon-aware-sdk]\nsignal = "mean"\n', "GREENCI_CARBON_AWARE_SDK_SIGNAL"),
+        ('[sources.carbon-aware-sdk]\nsignal = "mean"\n', "`signal` under [sources.carbon-aware-sdk]"),
+        ("[http]\ntimeout_s = -1\n", "`timeout_s` under [http] in"),
+        ("[http]\ntimeout_s = -1\n", "GREENCI_HTTP_TIMEOUT_S"),
+        ('[sources.""]\ntoken = "x"\n', "a [sources.''] table with an empty name is unknown"),
+        ("[htpp]\ntimeout_s = 3\n", "table [htpp] is unknown: greenci reads [sources.<name>], [http], [intensity]"),
+        ("timeout_s = 3\n", "key `timeout_s` at the top is unknown"),
+        ("[intensity]\nmax = 3\n", "key `max` under [intensity] is unknown: use `max_g_per_kwh`"),
+        ("[intensity]\nmax_g_per_kwh = 0\n", "`max_g_per_kwh` under [intensity] in"),
+        ("[intensity]\nmax_g_per_kwh = inf\n", "must be a number > 0"),
+        ('[intensity]\nmax_g_per_kwh = "lots"\n', "is not a number"),
+        ("intensity = 5\n", "`intensity` must be a table"),
     ],
 )
 def test_bad_config_file_says_what_to_fix(tmp_path: Path, text: str, message: str) -> None:
@@ -340,6 +359,17 @@ def test_bad_config_file_says_what_to_fix(tmp_path: Path, text: str, message: st
     cfg.write_text(text)
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_settings(env={"GREENCI_CONFIG": str(cfg)})
+
+
+def test_the_intensity_bound_comes_from_the_environment_then_the_file(tmp_path: Path) -> None:
+    assert load_settings(env={}).max_intensity_g_per_kwh == DEFAULT_MAX_INTENSITY_G_PER_KWH == 2500.0
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[intensity]\nmax_g_per_kwh = 4000\n")
+    assert max_intensity_g_per_kwh({"GREENCI_CONFIG": str(cfg)}) == 4000.0
+    assert max_intensity_g_per_kwh({"GREENCI_CONFIG": str(cfg), "GREENCI_MAX_INTENSITY_G_PER_KWH": "3000"}) == 3000.0
+    for bad in ("0", "-5", "abc", "nan", "inf"):
+        with pytest.raises(ConfigError, match="GREENCI_MAX_INTENSITY_G_PER_KWH"):
+            max_intensity_g_per_kwh({"GREENCI_MAX_INTENSITY_G_PER_KWH": bad})
 
 
 def test_named_config_file_must_exist(tmp_path: Path) -> None:
@@ -455,7 +485,47 @@ def test_electricitymaps_wrong_shapes_name_the_field(server: Server, body: Any, 
         ElectricityMapsClient(EM_TOKEN, base_url=server.url).history("DE")
 
 
+@pytest.mark.parametrize(("raw", "message"), [
+    ("1e308", "above the plausible maximum of 2500"),
+    ("2501", "above the plausible maximum of 2500"),
+    ("-1", "intensity -1 is negative"),
+    ("-1e308", "is negative"),
+    ("1e400", "inf is not a finite number"),
+    ("NaN", "nan is not a finite number"),
+    ("Infinity", "inf is not a finite number"),
+])
+def test_electricitymaps_implausible_values_name_the_item_and_field(server: Server, raw: str, message: str) -> None:
+    items = [f'{{"datetime": "2024-03-01T0{h}:00:00Z", "carbonIntensity": {v}}}' for h, v in ((0, "100"), (1, raw))]
+    body = '{"zone": "DE", "history": [' + ",".join(items) + "]}"
+    server.apis.script("/v3/carbon-intensity/history", Reply(200, raw=body))
+    with pytest.raises(ImplausibleValueError) as err:
+        ElectricityMapsClient(EM_TOKEN, base_url=server.url).history("DE")
+    msg = str(err.value)
+    assert "electricitymaps-api history for zone DE item 1 field 'carbonIntensity'" in msg and message in msg
+    assert isinstance(err.value, DataFormatError) and isinstance(err.value, SourceError)  # a fallback chain answers
+    assert err.value.exit_code == 4
+
+
+def test_the_api_bound_follows_the_setting(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    item = {"datetime": "2024-03-01T00:00:00Z", "carbonIntensity": 3000}
+    server.apis.script("/v3/carbon-intensity/history", Reply(200, {"zone": "DE", "history": [item]}))
+    monkeypatch.setenv("GREENCI_MAX_INTENSITY_G_PER_KWH", "5000")
+    assert ElectricityMapsClient(EM_TOKEN, base_url=server.url).history("DE").values_g_per_kwh.tolist() == [3000.0]
+
+
 # ====================================================================== WattTime
+def test_watttime_bound_applies_to_the_converted_value(server: Server) -> None:
+    meta = {"region": "CAISO_NORTH", "signal_type": "co2_moer", "units": "lbs_co2_per_mwh"}
+    data = [{"point_time": "2024-03-01T00:00:00+00:00", "value": 5000.0},  # 2268 g/kWh: plausible
+            {"point_time": "2024-03-01T00:05:00+00:00", "value": 6000.0}]  # 2722 g/kWh: not
+    server.apis.script("/v3/forecast", Reply(200, {"data": data, "meta": meta}))
+    with pytest.raises(ImplausibleValueError) as err:
+        make_client("watttime", _settings(server)).forecast("CAISO_NORTH")
+    msg = str(err.value)
+    assert "watttime-api forecast for region CAISO_NORTH data item 1 field 'value'" in msg
+    assert "written as 6000 lbs_co2_per_mwh" in msg
+
+
 def test_watttime_logs_in_once_and_converts_lbs_per_mwh(server: Server) -> None:
     client = make_client("watttime", _settings(server))
     s = client.history("CAISO_NORTH", "2024-03-01T00:00Z", "2024-03-01T02:00Z")
@@ -582,7 +652,23 @@ def test_ukgrid_history_without_any_actual_is_an_error(server: Server) -> None:
         client.history("GB", "2024-03-01T00:00Z", "2024-03-01T00:30Z")
 
 
+def test_ukgrid_implausible_value_names_the_item_and_field(server: Server) -> None:
+    slots = [{"from": f"2024-03-01T00:{m:02d}Z", "to": "x", "intensity": {"forecast": 100, "actual": a}}
+             for m, a in ((0, 120), (30, 99999))]
+    server.apis.script("/intensity/", Reply(200, {"data": slots}))
+    with pytest.raises(ImplausibleValueError, match=r"ukgrid-api GB item 1 field 'intensity.actual': intensity 99999"):
+        UKGridClient(base_url=server.url).history("GB", "2024-03-01T00:00Z", "2024-03-01T01:00Z")
+
+
 # ====================================================================== Carbon Aware SDK
+def test_carbon_aware_sdk_implausible_value_names_the_item_and_field(server: Server) -> None:
+    out = [{"location": "eastus", "time": "2022-05-17T20:00:00Z", "rating": -3, "duration": "00:05:00"}]
+    server.apis.script("/emissions/bylocation", Reply(200, out))
+    client = make_client("carbon-aware-sdk", _settings(server))
+    with pytest.raises(ImplausibleValueError, match=r"carbon-aware-sdk:eastus emissions item 0 field 'rating'"):
+        client.history("eastus", "2022-05-17T20:00Z", "2022-05-17T21:00Z")
+
+
 @pytest.mark.parametrize("style", ["timespan", "iso"])
 def test_carbon_aware_sdk_history(server: Server, style: str) -> None:
     server.apis.casdk_duration = style
@@ -632,7 +718,7 @@ def test_read_carbon_aware_json_files(tmp_path: Path) -> None:
     assert f.region == "eastus" and f.signal == "average" and f.values_g_per_kwh.tolist() == [380.99, 359.23]
     mixed = emissions + [dict(emissions[0], location="eastus")]
     (tmp_path / "m.json").write_text(json.dumps(mixed))
-    with pytest.raises(DataFormatError, match="eastus, westus: pass region="):
+    with pytest.raises(DataFormatError, match=r"eastus, westus: pick one of them \(region\)"):
         read_carbon_aware_json(tmp_path / "m.json")
     assert read_carbon_aware_json(tmp_path / "m.json", region="eastus").times.size == 1
     (tmp_path / "bad.json").write_text("[{")

@@ -149,7 +149,7 @@ def test_non_numeric_intensity_names_row_and_column(tmp_path: Path) -> None:
 def test_infinite_intensity_is_refused(tmp_path: Path) -> None:
     t = hours(2)
     path = em_file(tmp_path, [em_row(t[0], "10"), em_row(t[1], "inf")])
-    with pytest.raises(DataFormatError, match="not a number"):
+    with pytest.raises(DataFormatError, match="is not a finite number"):
         read_intensity(path)
 
 
@@ -256,7 +256,7 @@ def test_entsoe_region_from_filename() -> None:
 
 def test_entsoe_needs_a_region_when_the_name_says_none(tmp_path: Path) -> None:
     path = write(tmp_path / "carbon.csv", "Time,Carbon Intensity\n2020-01-01 00:00:00,1\n")
-    with pytest.raises(DataFormatError, match="pass region="):
+    with pytest.raises(DataFormatError, match="names no region: call the file fr_ci.csv"):
         read_intensity(path)
     [s] = read_intensity(path, region="PL")
     assert s.region == "PL"
@@ -298,7 +298,7 @@ def test_watttime_wide_several_regions_and_column_pick(tmp_path: Path) -> None:
     assert np.isnan(series[1].values_g_per_kwh[1])
     [s] = read_intensity(path, column="PJM_DC", region="PJM")
     assert s.region == "PJM"
-    with pytest.raises(InputError, match="column="):
+    with pytest.raises(InputError, match=r"leave the region out, or pick one series \(column\)"):
         read_intensity(path, region="X")
     with pytest.raises(DataFormatError, match="lacks column"):
         read_intensity(path, column="ERCOT")
@@ -318,7 +318,7 @@ def test_watttime_long_shape_converts_lbs_per_mwh(tmp_path: Path) -> None:
 
 def test_watttime_long_shape_needs_a_region(tmp_path: Path) -> None:
     path = write(tmp_path / "moer.csv", "point_time,value\n2023-06-08T00:00:00Z,1000\n")
-    with pytest.raises(DataFormatError, match="pass region="):
+    with pytest.raises(DataFormatError, match="add a 'region' \\(or 'ba'\\) column"):
         read_intensity(path)
     [s] = read_intensity(path, region="CAISO_NORTH")
     assert s.values_g_per_kwh[0] == pytest.approx(453.59237)
@@ -493,3 +493,166 @@ def test_real_whole_intensity_folder(shared_data: Path) -> None:
     assert len(series) == 32 + 1 + 3 + 1
     assert {s.signal for s in series} == {"average", "marginal"}
     assert len(read_intensity(shared_data / "intensity", signal="marginal")) == 1
+
+
+# ------------------------------------------------------------------------------ plausibility bound
+@pytest.mark.parametrize("value", ["1e308", "2600", "1e400"])
+def test_implausible_intensity_is_refused_naming_file_row_column_and_the_bound(tmp_path: Path, value: str) -> None:
+    t = hours(3)
+    path = em_file(tmp_path, [em_row(t[0], "10"), em_row(t[1], value), em_row(t[2], "30")])
+    with pytest.raises(DataFormatError) as err:
+        read_intensity(path)
+    msg = str(err.value)
+    assert (err.value.path, err.value.row, err.value.column) == (str(path), 3, "Carbon Intensity gCO₂eq/kWh (direct)")
+    assert "DE-LU_2022_hourly.csv row 3" in msg
+    if value == "1e400":  # beyond float range: an infinity, not a number at all
+        assert "is not a finite number" in msg
+    else:
+        assert "above the plausible maximum of 2500" in msg and "GREENCI_MAX_INTENSITY_G_PER_KWH" in msg
+        assert "max_g_per_kwh" in msg and "[intensity]" in msg
+
+
+def test_the_bound_is_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    t = hours(2)
+    path = em_file(tmp_path, [em_row(t[0], "10"), em_row(t[1], "2600")])
+    monkeypatch.setenv("GREENCI_MAX_INTENSITY_G_PER_KWH", "3000")
+    [s] = read_intensity(path)
+    assert s.values_g_per_kwh[1] == 2600.0
+    monkeypatch.setenv("GREENCI_MAX_INTENSITY_G_PER_KWH", "")
+    cfg = write(tmp_path / "config.toml", "[intensity]\nmax_g_per_kwh = 100\n")
+    monkeypatch.setenv("GREENCI_CONFIG", str(cfg))
+    with pytest.raises(DataFormatError, match="above the plausible maximum of 100"):
+        read_intensity(path)
+
+
+@pytest.mark.parametrize("cell", ["nan", "NaN", "NA", "null", "∞", "-inf"])
+def test_words_for_missing_or_infinite_are_refused_only_an_empty_cell_is_a_gap(tmp_path: Path, cell: str) -> None:
+    t = hours(2)
+    path = em_file(tmp_path, [em_row(t[0], "10"), em_row(t[1], cell)])
+    with pytest.raises(DataFormatError, match="not a (finite )?number") as err:
+        read_intensity(path)
+    assert err.value.row == 3
+
+
+def test_watttime_long_bound_applies_to_grams_not_to_the_pounds_written(tmp_path: Path) -> None:
+    path = write(tmp_path / "moer.csv", "point_time,value,ba\n2023-06-08T00:00:00Z,3000,CAISO_NORTH\n"
+                                        "2023-06-08T00:05:00Z,6000,CAISO_NORTH\n")
+    with pytest.raises(DataFormatError) as err:
+        read_intensity(path)
+    msg = str(err.value)
+    assert err.value.row == 3 and "6000 lbs CO2/MWh" in msg and "2721.55" in msg  # 3000 lbs = 1361 g passed
+
+
+def test_a_zone_called_na_is_a_zone_not_a_gap(tmp_path: Path) -> None:
+    t = hours(2)
+    path = em_file(tmp_path, [em_row(t[0], "1", zone="NA"), em_row(t[1], "2", zone="NA")], name="export.csv")
+    assert [s.region for s in read_intensity(path)] == ["NA"]
+
+
+# ------------------------------------------------------------------------------ rows cut short
+def test_a_row_with_fewer_cells_than_the_header_is_refused(tmp_path: Path) -> None:
+    t = hours(3)
+    short = ",".join(em_row(t[1], "20").split(",")[:5])  # time .. direct value, the rest cut off
+    path = em_file(tmp_path, [em_row(t[0], "10"), short, em_row(t[2], "30")])
+    with pytest.raises(DataFormatError) as err:
+        read_intensity(path)
+    assert err.value.row == 3 and "has 5 of the header's 11 cells" in str(err.value)
+
+
+@pytest.mark.parametrize("cut", [len("2020-01-01 01:00:00"), len("2020-01-01 01:0")])
+def test_a_last_line_cut_mid_way_is_never_a_value(tmp_path: Path, cut: int) -> None:
+    good = "2020-01-01 01:00:00,123.5"
+    path = tmp_path / "fr_ci.csv"
+    path.write_text("Time,Carbon Intensity\n2020-01-01 00:00:00,100\n" + good[:cut], encoding="utf-8")
+    with pytest.raises(DataFormatError) as err:
+        read_intensity(path)
+    assert err.value.row == 3 and str(path) in str(err.value)
+
+
+def test_the_last_line_without_a_newline_is_read_when_whole(tmp_path: Path) -> None:
+    path = tmp_path / "fr_ci.csv"
+    path.write_text("Time,Carbon Intensity\n2020-01-01 00:00:00,100\n2020-01-01 00:30:00,123.5", encoding="utf-8")
+    [s] = read_intensity(path)
+    assert s.values_g_per_kwh.tolist() == [100.0, 123.5]
+
+
+# ------------------------------------------------------------------------------ garbage refused fast
+@pytest.mark.parametrize(("data", "message"), [
+    (b"Time,Carbon Intensity\n\x00\x00\x01\x02", "holds NUL bytes"),
+    ("Time,Carbon Intensity\n2020-01-01 00:00:00,1\n".encode("utf-16"), "is UTF-16 text"),
+    (b"x" * 70000, "hold no line break"),
+])
+def test_binary_or_headerless_files_are_refused_before_parsing(tmp_path: Path, data: bytes, message: str) -> None:
+    path = tmp_path / "fr_ci.csv"
+    path.write_bytes(data)
+    with pytest.raises(DataFormatError, match=message) as err:
+        read_intensity(path)
+    assert str(path) in str(err.value)
+    with pytest.raises(DataFormatError, match=message):
+        read_file(path, "entsoe_csv")  # a format named explicitly is sniffed too
+
+
+# ------------------------------------------------------------------------------ one source per region
+def test_two_sources_for_one_region_are_refused_naming_both_files(tmp_path: Path) -> None:
+    em = em_file(tmp_path, [em_row(t, "100") for t in hours(48)])
+    quarter = [str(np.datetime64("2022-01-03T00:00") + np.timedelta64(900 * i, "s")).replace("T", " ")
+               for i in range(96)]
+    entsoe = write(tmp_path / "de_ci.csv", "Time,Carbon Intensity\n" + "".join(f"{t},90\n" for t in quarter))
+    series = read_intensity([em]) + read_intensity([entsoe], region="DE-LU")
+    with pytest.raises(InputError) as err:
+        IntensityGrid.from_series(series)
+    msg = str(err.value)
+    assert str(em) in msg and str(entsoe) in msg and "DE-LU" in msg
+    assert "give one of the two files" in msg
+
+
+def test_successive_years_of_one_export_still_join(tmp_path: Path) -> None:
+    a = em_file(tmp_path / "a", [em_row(t, "100") for t in hours(3, "2022-12-31T21:00")])
+    b = em_file(tmp_path / "b", [em_row(t, "200") for t in hours(3, "2023-01-01T00:00")], name="DE-LU_2023_hourly.csv")
+    b_ascii = em_file(tmp_path / "c", [em_row(t, "300") for t in hours(3, "2023-01-01T03:00")],
+                      name="DE-LU_2023_hourly.csv", header=EM_HEADER.replace("₂", "2"))
+    grid = IntensityGrid.from_series(read_intensity([a, b, b_ascii]))
+    assert grid.regions == ("DE-LU",) and grid.values[0].tolist() == [100.0] * 3 + [200.0] * 3 + [300.0] * 3
+
+
+@pytest.mark.shared
+def test_real_electricitymaps_yearly_and_history_files_of_one_zone_are_not_merged(shared_data: Path) -> None:
+    yearly = shared_data / "intensity" / "electricitymaps-hourly" / "US-CAL-CISO" / "US-CAL-CISO_2022_hourly.csv"
+    sample = shared_data / "intensity" / "electricitymaps-sample" / "us-cal-ciso_2020_hourly_sample.csv"
+    with pytest.raises(InputError, match="region US-CAL-CISO is given twice") as err:
+        IntensityGrid.from_series(read_intensity([yearly, sample]))
+    assert str(yearly) in str(err.value) and str(sample) in str(err.value)
+
+
+# ------------------------------------------------------------------------------ forecast evaluate on short files
+def _cli(args: list[str]) -> tuple[int, str, BaseException | None]:
+    from typer.testing import CliRunner
+
+    from greenci.cli import app
+
+    result = CliRunner().invoke(app, args)
+    return result.exit_code, result.stderr, result.exception
+
+
+def test_forecast_evaluate_on_a_file_too_short_is_a_clear_error(tmp_path: Path) -> None:
+    path = em_file(tmp_path, [em_row(t, "100") for t in hours(24 * 3)])
+    code, err, exc = _cli(["forecast", "evaluate", str(path)])
+    assert code == 2 and isinstance(exc, SystemExit), exc
+    assert "error:" in err and "too short to evaluate forecasts" in err and "days are needed" in err
+
+
+def test_forecast_evaluate_on_values_then_a_long_gap_is_a_clear_error(tmp_path: Path) -> None:
+    """The shape of the Electricity Maps history sample: a few days, then one row weeks later."""
+    rows = [em_row(t, "100") for t in hours(60)] + [em_row("2022-02-26 01:00:00", "120")]
+    path = em_file(tmp_path, rows)
+    code, err, exc = _cli(["forecast", "evaluate", str(path)])
+    assert code == 2 and isinstance(exc, SystemExit), exc
+    assert "nothing can be scored" in err and "slots are gaps" in err
+
+
+@pytest.mark.shared
+def test_real_forecast_evaluate_on_the_electricitymaps_sample_is_a_clear_error(shared_data: Path) -> None:
+    sample = shared_data / "intensity" / "electricitymaps-sample" / "us-cal-ciso_2020_hourly_sample.csv"
+    code, err, exc = _cli(["forecast", "evaluate", str(sample)])
+    assert code == 2 and isinstance(exc, SystemExit), exc
+    assert "error:" in err and "nothing can be scored" in err and "Traceback" not in err

@@ -20,6 +20,15 @@ secret can override a checked-in default. The file is ``$GREENCI_CONFIG`` or
     timeout_s = 10
     retries = 2
 
+    [intensity]
+    max_g_per_kwh = 2500       # or GREENCI_MAX_INTENSITY_G_PER_KWH
+
+``max_g_per_kwh`` is the plausibility bound every intensity reader (files and API answers) applies: a
+value above it, like a negative or non-finite one, is refused with the file (or source), row and column,
+because it is a unit mix-up or a corrupted cell rather than a grid. The default, 2,500 gCO2eq/kWh, is
+well above the dirtiest grids (coal: about 1,000 direct, 1,200 life-cycle); raise it for a source in
+another unit (e.g. WattTime lbs/MWh read as g/kWh) only after checking the unit.
+
 Tokens and passwords are held as :class:`Secret`, whose ``str`` and ``repr`` are ``***``, so they
 cannot leak through logs, reprs or error messages by accident; only ``.reveal()`` gives the value.
 Reading settings has no side effect and nothing is read at import.
@@ -28,6 +37,7 @@ Reading settings has no side effect and nothing is read at import.
 from __future__ import annotations
 
 import hmac
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -42,6 +52,9 @@ _MASK = "***"
 DEFAULT_ELECTRICITYMAPS_URL = "https://api.electricitymaps.com"
 DEFAULT_WATTTIME_URL = "https://api.watttime.org"
 DEFAULT_UKGRID_URL = "https://api.carbonintensity.org.uk"
+#: the default plausibility bound for carbon intensity, gCO2eq/kWh (see the module docstring)
+DEFAULT_MAX_INTENSITY_G_PER_KWH = 2500.0
+MAX_INTENSITY_ENV = "GREENCI_MAX_INTENSITY_G_PER_KWH"
 
 
 class Secret:
@@ -107,6 +120,16 @@ _HTTP_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("GREENCI_HTTP_RETRIES", "retries", "int"),
     ("GREENCI_HTTP_BACKOFF_S", "backoff_s", "float"),
 )
+# env var, file key under [intensity], attribute, kind
+_INTENSITY_FIELDS: tuple[tuple[str, str, str, str], ...] = (
+    (MAX_INTENSITY_ENV, "max_g_per_kwh", "max_intensity_g_per_kwh", "float"),
+)
+#: where each checked setting can be set, for messages: attribute -> (env var, `key` under [table])
+_WHERE: dict[str, tuple[str, str, str]] = {
+    **{key: (env, key, "http") for env, key, _kind in _HTTP_FIELDS},
+    **{attr: (env, key, "intensity") for env, key, attr, _kind in _INTENSITY_FIELDS},
+    "carbon_aware_sdk_signal": ("GREENCI_CARBON_AWARE_SDK_SIGNAL", "signal", "sources.carbon-aware-sdk"),
+}
 _TABLE_ALIASES = {"carbon_aware_sdk": "carbon-aware-sdk", "carbonawaresdk": "carbon-aware-sdk",
                   "uk-grid": "ukgrid", "uk_grid": "ukgrid"}
 
@@ -126,23 +149,35 @@ class Settings:
     timeout_s: float = 10.0
     retries: int = 2
     backoff_s: float = 0.5
+    max_intensity_g_per_kwh: float = DEFAULT_MAX_INTENSITY_G_PER_KWH
     config_path: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "electricitymaps_token", as_secret(self.electricitymaps_token))
         object.__setattr__(self, "watttime_password", as_secret(self.watttime_password))
-        if not self.timeout_s > 0:
-            raise ConfigError(f"timeout_s {self.timeout_s} must be > 0 seconds (GREENCI_HTTP_TIMEOUT_S)")
+        if not self.timeout_s > 0 or not math.isfinite(self.timeout_s):
+            raise ConfigError(f"HTTP timeout {self.timeout_s} s must be a number of seconds > 0: "
+                              + self._where("timeout_s", "e.g. 10"))
         if self.retries < 0:
-            raise ConfigError(f"retries {self.retries} must be >= 0 (GREENCI_HTTP_RETRIES)")
-        if self.backoff_s < 0:
-            raise ConfigError(f"backoff_s {self.backoff_s} must be >= 0 (GREENCI_HTTP_BACKOFF_S)")
+            raise ConfigError(f"HTTP retries {self.retries} must be >= 0: " + self._where("retries", "e.g. 2"))
+        if not self.backoff_s >= 0 or not math.isfinite(self.backoff_s):
+            raise ConfigError(f"HTTP backoff {self.backoff_s} s must be a number of seconds >= 0: "
+                              + self._where("backoff_s", "e.g. 0.5"))
+        if not (self.max_intensity_g_per_kwh > 0 and math.isfinite(self.max_intensity_g_per_kwh)):
+            raise ConfigError(f"intensity bound {self.max_intensity_g_per_kwh} gCO2eq/kWh must be a number > 0: "
+                              + self._where("max_intensity_g_per_kwh", "e.g. 2500"))
         if self.carbon_aware_sdk_signal not in ("average", "marginal"):
             raise ConfigError(
-                f"carbon-aware-sdk signal {self.carbon_aware_sdk_signal!r} is unknown: set "
-                "GREENCI_CARBON_AWARE_SDK_SIGNAL to 'marginal' (WattTime behind the SDK) or 'average' "
-                "(Electricity Maps behind the SDK)"
+                f"carbon-aware-sdk signal {self.carbon_aware_sdk_signal!r} is unknown: "
+                + self._where("carbon_aware_sdk_signal", "'marginal' (WattTime behind the SDK) or 'average' "
+                              "(Electricity Maps behind the SDK)")
             )
+
+    def _where(self, attr: str, example: str) -> str:
+        """How to set ``attr``: its environment variable or its key in the config file (this one when known)."""
+        env, key, table = _WHERE[attr]
+        where = str(self.config_path) if self.config_path is not None else "the config file"
+        return f"set {env} or `{key}` under [{table}] in {where} to {example}"
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests, CLI flags)."""
@@ -212,6 +247,7 @@ def load_settings(env: Mapping[str, str] | None = None, path: str | Path | None 
 
     fields = [(env_name, f"sources.{table}", key, attr, kind) for env_name, table, key, attr, kind in _FIELDS]
     fields += [(env_name, "http", key, key, kind) for env_name, key, kind in _HTTP_FIELDS]
+    fields += [(env_name, "intensity", key, attr, kind) for env_name, key, attr, kind in _INTENSITY_FIELDS]
     values: dict[str, Any] = {}
     for env_name, table, key, attr, kind in fields:
         raw = env.get(env_name)
@@ -239,8 +275,23 @@ def _convert(raw: Any, kind: str, origin: str) -> Any:
         if isinstance(raw, bool):
             raise ValueError
         return int(raw) if kind == "int" else float(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{origin} {raw!r} is not a {'whole ' if kind == 'int' else ''}number") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{origin} {raw!r} is not a {'whole ' if kind == 'int' else ''}number: "
+                          f"write e.g. {'2' if kind == 'int' else '10.5'}") from None
+
+
+def max_intensity_g_per_kwh(env: Mapping[str, str] | None = None) -> float:
+    """The plausibility bound for carbon intensity (gCO2eq/kWh) every reader applies.
+
+    ``GREENCI_MAX_INTENSITY_G_PER_KWH``, else ``max_g_per_kwh`` under ``[intensity]`` in the config file,
+    else 2,500. Read afresh on every call (it is cheap), so a changed variable takes effect at once.
+    """
+    return load_settings(env).max_intensity_g_per_kwh
+
+
+def bound_hint() -> str:
+    """How a user raises the intensity bound, for messages."""
+    return f"raise the bound with {MAX_INTENSITY_ENV} (or `max_g_per_kwh` under [intensity] in the config file)"
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -258,16 +309,19 @@ def _read_file(path: Path) -> dict[str, Any]:
         allowed.setdefault(table, set()).add(key)
     sources = doc.get("sources", {})
     if not isinstance(sources, dict):
-        raise ConfigError(f"config file {path}: [sources] must be a table of [sources.<name>] tables")
+        raise ConfigError(f"config file {path}: `sources` must be a table of [sources.<name>] tables, e.g. "
+                          "[sources.electricitymaps]")
     for name, table in sources.items():
         canonical = _TABLE_ALIASES.get(name, name)
+        shown = f"[sources.{name}]" if name.strip() else f"a [sources.{name!r}] table with an empty name"
         if canonical not in allowed:
             raise ConfigError(
-                f"config file {path}: [sources.{name}] is unknown: use one of "
+                f"config file {path}: {shown} is unknown: use one of "
                 + ", ".join(f"[sources.{t}]" for t in sorted(allowed))
             )
         if not isinstance(table, dict):
-            raise ConfigError(f"config file {path}: sources.{name} must be a table")
+            raise ConfigError(f"config file {path}: `{name}` under [sources] must be a table: write it as "
+                              f"[sources.{canonical}] with its keys below")
         for key, value in table.items():
             if key not in allowed[canonical]:
                 raise ConfigError(
@@ -275,25 +329,38 @@ def _read_file(path: Path) -> dict[str, Any]:
                     + ", ".join(f"`{k}`" for k in sorted(allowed[canonical]))
                 )
             out[f"sources.{canonical}.{key}"] = value
-    http = doc.get("http", {})
-    if not isinstance(http, dict):
-        raise ConfigError(f"config file {path}: [http] must be a table")
-    http_keys = {key for _env, key, _kind in _HTTP_FIELDS}
-    for key, value in http.items():
-        if key not in http_keys:
-            raise ConfigError(f"config file {path}: key `{key}` under [http] is unknown: use "
-                              + ", ".join(f"`{k}`" for k in sorted(http_keys)))
-        out[f"http.{key}"] = value
+    for table_name, fields in (("http", [key for _env, key, _kind in _HTTP_FIELDS]),
+                               ("intensity", [key for _env, key, _attr, _kind in _INTENSITY_FIELDS])):
+        table = doc.get(table_name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"config file {path}: `{table_name}` must be a table: write it as [{table_name}] "
+                              "with its keys below")
+        for key, value in table.items():
+            if key not in fields:
+                raise ConfigError(f"config file {path}: key `{key}` under [{table_name}] is unknown: use "
+                                  + ", ".join(f"`{k}`" for k in sorted(fields)))
+            out[f"{table_name}.{key}"] = value
+    known = ("sources", "http", "intensity")
+    for name, value in doc.items():
+        if name not in known:
+            what = f"table [{name}]" if isinstance(value, dict) else f"key `{name}` at the top"
+            raise ConfigError(f"config file {path}: {what} is unknown: greenci reads "
+                              + ", ".join(f"[{k}]" for k in ("sources.<name>", "http", "intensity"))
+                              + "; move the setting under one of them or remove it")
     return out
 
 
 __all__ = [
     "DEFAULT_ELECTRICITYMAPS_URL",
+    "DEFAULT_MAX_INTENSITY_G_PER_KWH",
     "DEFAULT_UKGRID_URL",
     "DEFAULT_WATTTIME_URL",
     "Secret",
+    "MAX_INTENSITY_ENV",
     "Settings",
     "as_secret",
+    "bound_hint",
     "default_config_path",
     "load_settings",
+    "max_intensity_g_per_kwh",
 ]

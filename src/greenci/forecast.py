@@ -474,9 +474,12 @@ def issue_slots(grid: IntensityGrid, issue_every_h: int = 24, start: object = No
     last_lead = _horizon_leads([max_horizon_h], step)[0]
     issues = np.arange(first, grid.n_slots - last_lead, every, dtype=np.int64)
     if issues.size == 0:
+        need_h = (first + last_lead + 1) * step / HOUR_S
         raise InputError(
-            f"the grid ({iso(grid.start)}..{iso(grid.end)}) is too short to issue a forecast after the warm-up "
-            f"and still score a {max_horizon_h} h horizon: give a longer history or an earlier start"
+            f"the intensity series ({iso(grid.start)}..{iso(grid.end)}, {grid.n_slots * step / DAY_S:.1f} days) is "
+            f"too short to evaluate forecasts: the first forecast comes after {first * step / DAY_S:g} days of "
+            f"history and must still be scored {max_horizon_h} h ahead, so at least {need_h / 24:.1f} days are "
+            "needed; give a longer intensity series (e.g. a whole year)"
         )
     return issues
 
@@ -530,6 +533,7 @@ def evaluate(grid: IntensityGrid, model_names: Sequence[str] = FORECASTERS,
     issues = issue_slots(grid, issue_every_h, start, max(horizons))
     preds = predictions_at_issues(grid, names, horizons, issues, progress)
     actual = grid.values[:, issues[:, None] + leads[None, :]]  # regions x issues x horizons
+    _check_scorable(grid, actual, horizons, issues)
     scores = []
     for ri, region in enumerate(grid.regions):
         for name in names:
@@ -545,6 +549,26 @@ def evaluate(grid: IntensityGrid, model_names: Sequence[str] = FORECASTERS,
                     n=int(ok.sum()),
                 ))
     return scores
+
+
+def _check_scorable(grid: IntensityGrid, actual: np.ndarray, horizons: Sequence[int], issues: np.ndarray) -> None:
+    """Refuse an evaluation in which some horizon has no known actual value at all (nothing to score).
+
+    Such a series is long enough on paper but mostly gaps (e.g. a few days of values and one stray row
+    weeks later); every score would be empty, which is no result.
+    """
+    known = np.isfinite(actual).sum(axis=(0, 1))
+    empty = [h for h, k in zip(horizons, known, strict=True) if k == 0]
+    if not empty:
+        return
+    gaps = int(np.isnan(grid.values).sum())
+    total = int(grid.values.size)
+    raise InputError(
+        f"the intensity series ({iso(grid.start)}..{iso(grid.end)}) has no known value at any target of the "
+        f"{', '.join(f'{h} h' for h in empty)} horizon(s) (first forecast {iso(grid.times[int(issues[0])])}; "
+        f"{gaps:,} of {total:,} slots are gaps), so nothing can be scored: give a longer series without long "
+        "gaps (e.g. a whole year of hourly values)"
+    )
 
 
 def mean_scores(scores: Sequence[ForecastScore]) -> list[ForecastScore]:

@@ -28,7 +28,12 @@ _DT = "datetime64[s]"
 
 @dataclass(frozen=True, eq=False)
 class IntensitySeries:
-    """One region's carbon intensity as read from a source (gCO2eq/kWh, UTC timestamps)."""
+    """One region's carbon intensity as read from a source (gCO2eq/kWh, UTC timestamps).
+
+    ``kind`` says what produced the values: the file format and value column (``electricitymaps_csv
+    direct``) or the API. Series of one region are joined only when they are of one kind and one step
+    (successive years of one export), never across sources; ``""`` (unknown) joins with any kind.
+    """
 
     region: str
     times: np.ndarray
@@ -37,6 +42,7 @@ class IntensitySeries:
     source: str = ""
     synthetic: bool = False
     estimated: np.ndarray | None = None
+    kind: str = ""
 
     def __post_init__(self) -> None:
         times = np.asarray(self.times).astype(_DT)
@@ -67,7 +73,9 @@ class IntensitySeries:
                              "intensity or leave the cell empty for a gap")
         finite = values[np.isfinite(values)]
         if finite.size and finite.min() < 0:
-            raise InputError(f"{self.source}: {self.region} has a negative intensity {finite.min()}")
+            bad = int(np.flatnonzero(values < 0)[0])
+            raise InputError(f"{self.source}: {self.region} value at {iso(times[bad])} is a negative intensity "
+                             f"({values[bad]:g}): correct it or leave it empty for a gap")
 
     def step_s(self) -> int:
         """The finest regular step every timestamp lies on: the GCD of the spacings, in seconds.
@@ -383,7 +391,7 @@ class IntensityGrid:
                     "the series share no common span: "
                     + ", ".join(f"{s.region} {iso(np.datetime64(int(a), 's'))}..{iso(np.datetime64(int(b), 's'))}"
                                 for s, a, b in zip(joined, starts, ends, strict=True))
-                    + "; pick files covering the same period or use span='union'"
+                    + "; give intensity files that cover the same period"
                 )
         elif span == "union":
             lo, hi = min(starts), max(ends)
@@ -396,7 +404,7 @@ class IntensityGrid:
             if delta % target:
                 raise InputError(
                     f"{joined[i].region} starts at {iso(t0)}, off the {target} s step of the grid: give a step "
-                    f"that divides both (e.g. {int(np.gcd(delta, target))} s)"
+                    f"that divides both (e.g. {int(np.gcd(delta, target))} s)", field="step_s"
                 )
             off = delta // target
             a, b = max(off, 0), min(off + vals.size, n)
@@ -485,7 +493,9 @@ class IntensityGrid:
         for r, row in enumerate(values):
             ok = ~np.isnan(row)
             if not ok.any():
-                raise GapError(f"region {self.regions[r]} has no value at all: it cannot be filled, drop it")
+                raise GapError(f"region {self.regions[r]} has no value at all in {iso(self.start)}..{iso(self.end)}: "
+                               "it cannot be filled; leave the region out, or give an intensity file that covers "
+                               "this span")
             if ok.all():
                 continue
             if policy == "linear":
@@ -569,7 +579,13 @@ class IntensityGrid:
         if bad is not None:
             sub_bad = bad[a:b]
             if sub_bad.all():
-                raise GapError("every candidate window touches a gap: fill the grid (IntensityGrid.fill) first")
+                gaps = [g for g in self.gaps() if g.gap_slots]
+                where = "; ".join(f"{g.region} from {g.first_gap} ({g.gap_slots} of {g.slots} slots missing)"
+                                  for g in gaps[:3])
+                raise GapError(
+                    f"every candidate start leads to a window that touches a gap in the intensity data ({where}): "
+                    "choose a start and deadline in a span without gaps, or give another intensity file or "
+                    "source that covers it")
             sub = np.where(sub_bad | np.isnan(sub), np.inf, sub)  # NaN also from inf - inf
         i, r = divmod(int(sub.argmin()), sub.shape[1])  # start-major: the earliest start wins a tie
         emissions = float(sub[i, r]) * (self.step_s / 3600.0) * power_kw
@@ -606,9 +622,14 @@ class IntensityGrid:
 
 
 def _join(parts: list[IntensitySeries]) -> IntensitySeries:
-    """One series per region: parts are concatenated; identical overlaps are dropped, conflicts refused."""
+    """One series per region: parts are concatenated; identical overlaps are dropped, conflicts refused.
+
+    Parts must come from one source: successive years of one export join, but two sources for one region
+    (another format or value column, another step, another signal) are refused, naming both files.
+    """
     if len(parts) == 1:
         return parts[0]
+    _check_one_source(parts)
     times = np.concatenate([p.times for p in parts])
     values = np.concatenate([p.values_g_per_kwh for p in parts])
     flags = np.concatenate([p.estimated if p.estimated is not None else np.zeros(p.times.size, bool) for p in parts])
@@ -630,7 +651,42 @@ def _join(parts: list[IntensitySeries]) -> IntensitySeries:
     first = parts[0]
     any_flags = any(p.estimated is not None for p in parts)
     return IntensitySeries(first.region, times, values, first.signal, " + ".join(p.source for p in parts),
-                           any(p.synthetic for p in parts), flags if any_flags else None)
+                           any(p.synthetic for p in parts), flags if any_flags else None,
+                           next((p.kind for p in parts if p.kind), ""))
+
+
+def _check_one_source(parts: list[IntensitySeries]) -> None:
+    """Refuse parts of one region that come from different sources, steps or signals."""
+    def step(p: IntensitySeries) -> int:
+        return p.hold_s() if p.times.size > 1 else 0
+
+    def what(p: IntensitySeries) -> str:
+        bits = [b for b in (p.kind, p.signal, _step_text(step(p)) if step(p) else "") if b]
+        return f"{p.source or 'a series'} ({', '.join(bits)})"
+
+    first = parts[0]
+    for other in parts[1:]:
+        reason = ""
+        if other.signal != first.signal:
+            reason = "one is average, the other marginal intensity"
+        elif first.kind and other.kind and other.kind != first.kind:
+            reason = "they are different sources (format or value column)"
+        elif step(first) and step(other) and step(first) != step(other):
+            reason = f"their steps differ ({_step_text(step(first))} vs {_step_text(step(other))})"
+        if reason:
+            raise InputError(
+                f"region {first.region} is given twice, by {what(first)} and by {what(other)}, and {reason}: "
+                "merged into one row they would be a mix no source published; give one of the two files "
+                "for this region (successive years of one source may be given together)"
+            )
+
+
+def _step_text(step_s: int) -> str:
+    if step_s % 3600 == 0:
+        return f"{step_s // 3600} h steps"
+    if step_s % 60 == 0:
+        return f"{step_s // 60} min steps"
+    return f"{step_s} s steps"
 
 
 def _resample_row(t0: np.datetime64, row: np.ndarray, step: int, target: int,
@@ -647,8 +703,8 @@ def _resample_row(t0: np.datetime64, row: np.ndarray, step: int, target: int,
         if (aligned - start) % step:
             raise InputError(
                 f"{region}: {step} s values stamped from {iso(np.datetime64(int(start), 's'))} straddle the "
-                f"{target} s boundaries, so no {target} s slot is a mean of whole values: keep step_s={step} "
-                "or resample the source onto clock-aligned steps"
+                f"{target} s boundaries, so no {target} s slot is a mean of whole values: keep the {step} s step "
+                "or resample the source file onto clock-aligned steps"
             )
         skip = (aligned - start) // step
         usable = (row.size - skip) // k

@@ -33,12 +33,11 @@ from greenci.http import (
     USER_AGENT,
     HttpSession,
     HttpSourceClient,
-    number_or_nan,
     parse_times,
     require,
     require_list,
 )
-from greenci.sources.points import series_from_points
+from greenci.sources.points import check_intensities, intensity_or_gap, series_from_points
 from greenci.timeutil import iso, resolve_span, span_text
 
 _TIMESPAN_RE = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?$")
@@ -147,10 +146,12 @@ def _points(items: list, time_key: str, value_key: str, where: str, item_where: 
     for i, item in enumerate(items):
         at = f"{item_where} {i}"
         stamps.append(require(item, time_key, at))
-        values.append(number_or_nan(require(item, value_key, at), f"{at} field '{value_key}'"))
+        values.append(intensity_or_gap(require(item, value_key, at), f"{at} field '{value_key}'"))
         if isinstance(item, dict) and item.get("duration") is not None:
             parse_duration_s(item["duration"], at + " field 'duration'")
-    return parse_times(stamps, f"{where} field '{time_key}'"), np.asarray(values, dtype=np.float64)
+    out = np.asarray(values, dtype=np.float64)
+    check_intensities(out, lambda i: f"{item_where} {i} field '{value_key}'")
+    return parse_times(stamps, f"{where} field '{time_key}'"), out
 
 
 def _for_location(items: list, region: str, key: str, where: str) -> list:
@@ -198,9 +199,11 @@ def read_carbon_aware_json(path: str | Path, *, region: str | None = None,
     if region is None:
         names = sorted({str(r.get("location")) for r in records if r.get("location") is not None})
         if len(names) > 1:
-            raise DataFormatError(f"holds locations {', '.join(names)}: pass region= to pick one", path=str(p))
+            raise DataFormatError(f"holds locations {', '.join(names)}: pick one of them (region)", path=str(p),
+                                  field="region")
         if not names:
-            raise DataFormatError("has no 'location' field: pass region= to name the series", path=str(p))
+            raise DataFormatError("has no 'location' field: name the series' location (region)", path=str(p),
+                                  field="region")
         region = names[0]
     source = f"carbon-aware-sdk-file:{p.name}"
     try:

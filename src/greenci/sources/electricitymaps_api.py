@@ -26,12 +26,11 @@ from greenci.http import (
     USER_AGENT,
     HttpSession,
     HttpSourceClient,
-    number_or_nan,
     parse_times,
     require,
     require_list,
 )
-from greenci.sources.points import series_from_points
+from greenci.sources.points import check_intensities, intensity_or_gap, series_from_points
 from greenci.timeutil import chunks, iso, resolve_span, span_text
 
 PAST_RANGE_MAX_S = 10 * 86400
@@ -119,8 +118,9 @@ class ElectricityMapsClient(HttpSourceClient):
         for i, item in enumerate(items):
             at = f"{where} item {i}"
             stamps.append(require(item, "datetime", at))
-            values.append(number_or_nan(require(item, "carbonIntensity", at), at + " field 'carbonIntensity'"))
+            values.append(intensity_or_gap(require(item, "carbonIntensity", at), at + " field 'carbonIntensity'"))
             estimated.append(bool(item.get("isEstimated") or False))
+        check_intensities(np.asarray(values, dtype=np.float64), lambda i: f"{where} item {i} field 'carbonIntensity'")
         times = parse_times(stamps, where + " field 'datetime'")
         return series_from_points(zone, times, np.asarray(values), signal="average",
                                   source=f"electricitymaps-api:{zone}", span=span,

@@ -66,8 +66,8 @@ def read_electricitymaps_csv(path: str | os.PathLike[str], *, region: str | None
     zone = region or zone_from_filename(name)
     if zone is None and zone_col is None:
         raise DataFormatError(
-            f"has no zone: name the file ZONE_YEAR_hourly.csv (e.g. DE-LU_2022_hourly.csv), keep its "
-            f"{ZONE!r} column, or pass region=", path=name)
+            f"has no zone: name the file ZONE_YEAR_hourly.csv (e.g. DE-LU_2022_hourly.csv) or keep its "
+            f"{ZONE!r} column", path=name)
     text = [c for c in (flag_col, zone_col if zone is None else None) if c is not None]
     times, values, cells, rows = load_table(name, header, time_column=time, value_columns=[value],
                                             text_columns=text)
@@ -77,9 +77,12 @@ def read_electricitymaps_csv(path: str | os.PathLike[str], *, region: str | None
     else:
         assert zone_col is not None
         groups = split_by_region(name, cells[zone_col], rows, zone_col)
+    norm = normalize(value)
+    role = "lca" if norm in _LCA_NAMES else "direct" if norm in _DIRECT_NAMES else norm
     return [
         make_series(name, zone_name, times[pos], values[value][pos], rows[pos], signal="average",
-                    time_column=time, estimated=None if estimated is None else estimated[pos])
+                    time_column=time, estimated=None if estimated is None else estimated[pos],
+                    kind=f"{FORMAT} {role}")
         for zone_name, pos in groups
     ]
 

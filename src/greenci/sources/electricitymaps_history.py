@@ -59,11 +59,11 @@ def read_electricitymaps_history(path: str | os.PathLike[str], *, region: str | 
         zone = region or (match.group(1).upper() if match else None)
         if zone is None:
             raise DataFormatError(
-                f"has no {ZONE!r} column and its name holds no zone: add the column, name the file "
-                "zone_YEAR_....csv, or pass region=", path=name)
+                f"has no {ZONE!r} column and its name holds no zone: add the column, or name the file "
+                "zone_YEAR_....csv (e.g. us-cal-ciso_2020_hourly.csv)", path=name)
         groups = [(zone, np.arange(rows.size))]
     return [make_series(name, zone, times[pos], values[value][pos], rows[pos], signal="average",
-                        time_column=time) for zone, pos in groups]
+                        time_column=time, kind=f"{FORMAT} {normalize(value)}") for zone, pos in groups]
 
 
 def _sniff(stem: str, header: object, names: list[str]) -> bool:

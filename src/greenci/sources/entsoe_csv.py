@@ -54,9 +54,10 @@ def read_entsoe_csv(path: str | os.PathLike[str], *, region: str | None = None,
     if zone is None:
         raise DataFormatError(
             "names no region: call the file fr_ci.csv, gb_ci.csv, ger_ci.csv (or XX_ci.csv with a "
-            "two-letter country code), or pass region=", path=name)
+            "two-letter country code)", path=name)
     times, values, _, rows = load_table(name, header, time_column=time, value_columns=[value])
-    return [make_series(name, zone, times, values[value], rows, signal="average", time_column=time)]
+    return [make_series(name, zone, times, values[value], rows, signal="average", time_column=time,
+                        kind=f"{FORMAT} {normalize(value)}")]
 
 
 def _sniff(stem: str, header: Sequence[str], names: Sequence[str]) -> bool:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +31,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from greenci.config import max_intensity_g_per_kwh
 from greenci.errors import InputError, SourceError
 from greenci.forecast import ForecastProvider, IssuedForecast, profile_forecast
 from greenci.grid import IntensityGrid
+from greenci.outputs import atomic_open
 from greenci.sources.providers import cut_at
 from greenci.timeutil import iso
 
@@ -91,13 +92,7 @@ class DirectoryForecastStore:
     def load(self, region: str) -> RegionMemory | None:
         path = self._path(region)
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            last = doc.get("last") or {}
-            return RegionMemory(
-                np.asarray(doc["times_s"], dtype=np.int64), np.asarray(doc["values"], dtype=np.float64),
-                last.get("start_s"), last.get("step_s"),
-                None if last.get("values") is None else np.asarray(last["values"], dtype=np.float64),
-                last.get("issued_s"), str(last.get("method", "")), str(doc.get("signal", "average")))
+            return _memory_from(json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError) as exc:  # a damaged cache is not the user's input
@@ -113,12 +108,44 @@ class DirectoryForecastStore:
                        "start_s": memory.last_start_s, "step_s": memory.last_step_s, "issued_s": memory.last_issued_s,
                        "method": memory.last_method,
                        "values": [None if not np.isfinite(v) else float(v) for v in memory.last_values]}}
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            with atomic_open(self._path(region)) as fh:  # whole or absent, even with two writers at once
                 json.dump(doc, fh)
-            os.replace(tmp, self._path(region))
         except OSError as exc:  # a cache that cannot be written must not break the decision
             logger.warning("forecast cache %s cannot be written (%s)", self.folder, exc)
+
+
+def _memory_from(doc: object) -> RegionMemory:
+    """A region memory from its JSON; anything malformed or implausible is a ValueError (the cache is ignored)."""
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    last = doc.get("last") or {}
+    if not isinstance(last, dict):
+        raise ValueError("'last' is not an object")
+    times = np.asarray(doc["times_s"], dtype=np.int64)
+    values = np.asarray([np.nan if v is None else v for v in doc["values"]], dtype=np.float64)
+    if times.ndim != 1 or times.shape != values.shape:
+        raise ValueError("times_s and values differ in length")
+    if times.size and np.any(np.diff(times) <= 0):
+        raise ValueError("times_s do not increase")
+    last_values = None
+    if last.get("values") is not None:
+        last_values = np.asarray([np.nan if v is None else v for v in last["values"]], dtype=np.float64)
+        if last_values.ndim != 1:
+            raise ValueError("last values are not a list of numbers")
+        for key in ("start_s", "step_s", "issued_s"):
+            if not isinstance(last.get(key), int) or isinstance(last.get(key), bool):
+                raise ValueError(f"last {key} is not a whole number")
+        if last["step_s"] <= 0:
+            raise ValueError("last step_s is not positive")
+    bound = max_intensity_g_per_kwh()
+    for v in (values, last_values):
+        if v is not None and (np.isinf(v).any() or (v[np.isfinite(v)] < 0).any() or (v[np.isfinite(v)] > bound).any()):
+            raise ValueError(f"an intensity is negative, not finite or above {bound:g} g/kWh")
+    signal = str(doc.get("signal", "average"))
+    if signal not in ("average", "marginal"):
+        raise ValueError(f"signal {signal!r} is neither average nor marginal")
+    return RegionMemory(times, values, last.get("start_s"), last.get("step_s"), last_values, last.get("issued_s"),
+                        str(last.get("method", "")), signal)
 
 
 def remember(memory: RegionMemory | None, grid_row: np.ndarray, start_s: int, step_s: int, issued_s: int,

@@ -65,8 +65,40 @@ def format_help() -> str:
     return ", ".join(f"{f.name} ({f.columns})" for f in registered() if f.holds_intensity)
 
 
+#: how much of a file is looked at before it is parsed: enough for any header line
+SNIFF_BYTES = 65536
+_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def sniff_file(path: PathLike) -> None:
+    """Refuse at once, naming the file and the formats read, what cannot be a CSV text file.
+
+    Looks at the first 64 KiB only: NUL bytes (a binary file, or UTF-16 text), or a first line longer
+    than that (no header line at all), so that no parser spends time on garbage.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except FileNotFoundError:
+        raise InputError(f"{name}: no such file: check the path") from None
+    except IsADirectoryError:
+        raise InputError(f"{name}: is a directory: give a CSV file") from None
+    except OSError as exc:
+        raise InputError(f"{name}: cannot be read ({exc.strerror}): check the path and its permissions") from None
+    if head.startswith(_WIDE_BOMS):
+        raise DataFormatError("is UTF-16 text: save it as UTF-8 CSV", path=name)
+    if b"\x00" in head:
+        raise DataFormatError(f"holds NUL bytes: it is a binary file, not CSV text; carbon-intensity files are CSV "
+                              f"in one of these formats: {format_help()}", path=name)
+    if len(head) == SNIFF_BYTES and b"\n" not in head and b"\r" not in head:
+        raise DataFormatError(f"its first {SNIFF_BYTES // 1024} KiB hold no line break, so no header line: "
+                              f"carbon-intensity files are CSV in one of these formats: {format_help()}", path=name)
+
+
 def detect_format(path: PathLike) -> str:
-    """The format of a file, told from its header line."""
+    """The format of a file, told from its header line (after :func:`sniff_file`)."""
+    sniff_file(path)
     return detect_header_format(os.fspath(path), read_header(path))
 
 
@@ -88,6 +120,8 @@ def detect_header_format(path: str, header: Sequence[str]) -> str:
 def read_file(path: PathLike, fmt: str | None = None, *, region: str | None = None,
               column: str | None = None) -> list[IntensitySeries]:
     """Read one file with the reader of ``fmt`` (detected from the header when None)."""
+    if fmt is not None:
+        sniff_file(path)
     f = format_named(fmt or detect_format(path))
     if f.read is None:
         raise DataFormatError(f"this is {f.refusal}", path=os.fspath(path))
@@ -133,8 +167,8 @@ def read_intensity(paths: PathLike | Iterable[PathLike], *, region: str | None =
         if signal is not None and f.signal != signal:
             if explicit:
                 raise SignalMismatchError(
-                    f"{name}: holds {f.signal} intensity ({f.name}) but signal={signal!r} was asked: "
-                    f"drop the file or ask for signal={f.signal!r}"
+                    f"{name}: holds {f.signal} intensity ({f.name}) but {signal} intensity was asked for: "
+                    f"leave the file out, or ask for {f.signal} intensity", field="signal"
                 )
             continue
         out += read_file(name, f.name, region=region, column=column)

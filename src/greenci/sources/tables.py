@@ -6,12 +6,14 @@ first data row is row 2. Nothing here imports pandas at import time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from greenci.accounting import Signal
+from greenci.config import bound_hint, max_intensity_g_per_kwh
 from greenci.csvutil import column_index, normalize
 from greenci.errors import DataFormatError, InputError
 from greenci.grid import IntensitySeries
@@ -32,28 +34,32 @@ def missing_columns(path: str, fmt: str, header: Sequence[str], expected: Sequen
     return DataFormatError(
         f"{fmt} file lacks column(s) {', '.join(repr(m) for m in missing)}: found "
         f"{', '.join(repr(h) for h in header)}; expected {', '.join(repr(e) for e in expected)} "
-        "(names match ignoring case, extra spaces and ₂ vs 2): rename the column or pick another with column=",
+        "(names match ignoring case, extra spaces and ₂ vs 2): rename the column in the file, or check that "
+        "the file is of this format",
         path=path,
     )
 
 
 def region_column_error(path: str, regions: Sequence[str]) -> InputError:
-    """``region=`` can rename one series only."""
+    """A region name given for the file can rename one series only."""
     return InputError(
-        f"{path}: region= renames one series, but the file holds {len(regions)} ({', '.join(regions)}): "
-        "leave region= out or pick one series with column="
+        f"{path}: the region given renames one series, but the file holds {len(regions)} "
+        f"({', '.join(regions)}): leave the region out, or pick one series (column)",
+        field=("region", "column"),
     )
 
 
 def load_table(path: str, header: Sequence[str], *, time_column: str, value_columns: Sequence[str],
-               text_columns: Sequence[str] = ()) -> tuple[np.ndarray, dict[str, np.ndarray],
-                                                           dict[str, pd.Series], np.ndarray]:
+               text_columns: Sequence[str] = (), scale: float = 1.0,
+               unit: str = "gCO2eq/kWh") -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, pd.Series], np.ndarray]:
     """Read the named columns of a CSV: UTC times, float values, text, and each row's line number.
 
     ``header`` is :func:`read_header` of the file; column names are as written there. Returns
-    ``(times datetime64[s], {value column: float64}, {text column: Series}, rows)``. Blank lines are
-    dropped; every other problem raises :class:`DataFormatError` with the row (file line, header = 1)
-    and the column.
+    ``(times datetime64[s], {value column: float64 in g/kWh}, {text column: Series}, rows)``. Values are
+    multiplied by ``scale`` (the file's ``unit`` to g/kWh) and checked against the plausibility bound.
+    Blank lines are dropped; a row with fewer cells than the header (a row cut short, a last line cut
+    mid-way) is refused; every other problem raises :class:`DataFormatError` with the row (file line,
+    header = 1) and the column.
     """
     import pandas as pd
 
@@ -77,6 +83,7 @@ def load_table(path: str, header: Sequence[str], *, time_column: str, value_colu
         raise DataFormatError("has a header but no data rows: it holds no intensity", path=path) from None
     except UnicodeDecodeError:
         raise DataFormatError("is not UTF-8 text: save it as UTF-8 CSV", path=path) from None
+    check_cells(path, len(header))
     frame.columns = [header[i] for i in frame.columns]
     rows = np.arange(len(frame), dtype=np.int64) + 2
     blank = frame.isna().all(axis=1).to_numpy()
@@ -85,7 +92,7 @@ def load_table(path: str, header: Sequence[str], *, time_column: str, value_colu
     if len(frame) == 0:
         raise DataFormatError("has a header but no data rows: it holds no intensity", path=path)
     times = parse_times(path, frame[time_column], rows, time_column)
-    values = {c: parse_values(path, frame[c], rows, c) for c in value_columns}
+    values = {c: parse_values(path, frame[c], rows, c, scale=scale, unit=unit) for c in value_columns}
     text = {c: frame[c] for c in text_columns}
     return times, values, text, rows
 
@@ -98,12 +105,39 @@ def _has_data(path: str) -> bool:
 
 
 def _read_csv(path: str, width: int, columns: list[int], dtypes: dict[int, object]) -> pd.DataFrame:
-    """Columns by position (robust to odd header spellings); cells beyond the header are ignored."""
+    """Columns by position (robust to odd header spellings); cells beyond the header are ignored.
+
+    Only an empty cell is missing (NaN): ``nan``, ``NA`` or ``null`` written in a cell are text, so a
+    value cell holding them is refused rather than taken for a gap (and a zone called ``NA`` stays NA).
+    """
     import pandas as pd
 
     return pd.read_csv(path, header=None, skiprows=1, names=list(range(width)), index_col=False,
                        usecols=columns, dtype=dtypes, encoding="utf-8-sig",  # type: ignore[arg-type]
-                       skip_blank_lines=False, skipinitialspace=True)
+                       skip_blank_lines=False, skipinitialspace=True, keep_default_na=False, na_values=[""])
+
+
+def check_cells(path: str, width: int) -> None:
+    """Refuse a row with fewer cells than the header: a row cut short, or a last line cut mid-way.
+
+    Such a row would otherwise be read with its missing cells as gaps, or, cut inside a number, as a
+    smaller number. Blank lines are fine (they are skipped).
+    """
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh)
+            next(reader, None)
+            for i, record in enumerate(reader):
+                if len(record) >= width or not record or (len(record) == 1 and not record[0].strip()):
+                    continue
+                raise DataFormatError(
+                    f"has {len(record)} of the header's {width} cells: the row is cut short (a file copied or "
+                    f"downloaded only in part?); complete or delete the row ({ROWS_NOTE})",
+                    path=path, row=i + 2)
+    except csv.Error as exc:
+        raise DataFormatError(f"is not well-formed CSV ({exc})", path=path) from None
+    except UnicodeDecodeError:
+        raise DataFormatError("is not UTF-8 text: save it as UTF-8 CSV", path=path) from None
 
 
 def parse_times(path: str, raw: pd.Series, rows: np.ndarray, column: str) -> np.ndarray:
@@ -127,8 +161,12 @@ def parse_times(path: str, raw: pd.Series, rows: np.ndarray, column: str) -> np.
     return parsed.dt.tz_convert(None).to_numpy().astype("datetime64[s]")
 
 
-def parse_values(path: str, raw: pd.Series, rows: np.ndarray, column: str) -> np.ndarray:
-    """Float intensities; empty cells are NaN gaps, text and infinities are refused with their row."""
+def parse_values(path: str, raw: pd.Series, rows: np.ndarray, column: str, *, scale: float = 1.0,
+                 unit: str = "gCO2eq/kWh") -> np.ndarray:
+    """Intensities in g/kWh (the file's values x ``scale``); empty cells are NaN gaps.
+
+    Text, infinities, negative values and values above the plausibility bound are refused with their row.
+    """
     import pandas as pd
 
     if raw.dtype.kind == "f":
@@ -139,20 +177,45 @@ def parse_values(path: str, raw: pd.Series, rows: np.ndarray, column: str) -> np
         bad = (np.isnan(values) & raw.notna().to_numpy()) | np.isinf(values)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
+        what = "is not a finite number" if np.isinf(values[i]) else "is not a number"
         raise DataFormatError(
-            f"{raw.iloc[i]!r} is not a number: write the intensity in gCO2eq/kWh, or leave the cell empty "
-            f"to mark a gap ({ROWS_NOTE})",
+            f"'{raw.iloc[i]}' {what}: write the intensity in {unit}, or leave the cell empty to mark a gap "
+            f"({ROWS_NOTE})",
             path=path, row=int(rows[i]), column=column,
         )
-    negative = values < 0
+    written = values
+    if scale != 1.0:
+        values = values * scale
+    check_plausible(values, lambda message, i: DataFormatError(f"{message} ({ROWS_NOTE})", path=path,
+                                                               row=int(rows[i]), column=column),
+                    (lambda i: f"{written[i]:g} {unit}") if scale != 1.0 else (lambda i: None))
+    return values
+
+
+def check_plausible(values: np.ndarray, error: Callable[[str, int], Exception],
+                    written: Callable[[int], str | None] = lambda i: None) -> None:
+    """Refuse a negative value or one above the plausibility bound (NaN gaps pass).
+
+    ``error(message, i)`` builds the exception for position ``i`` (the caller knows the file, row and
+    column, or the API item and field); ``written(i)`` may give the value as the source wrote it (e.g.
+    in lbs/MWh) when it was converted.
+    """
+    with np.errstate(invalid="ignore"):
+        negative = values < 0
     if negative.any():
         i = int(np.flatnonzero(negative)[0])
-        raise DataFormatError(
-            f"intensity {values[i]:g} is negative: carbon intensity cannot be below 0; correct it or leave "
-            f"the cell empty to mark a gap ({ROWS_NOTE})",
-            path=path, row=int(rows[i]), column=column,
-        )
-    return values
+        raise error(f"intensity {values[i]:g} is negative: carbon intensity cannot be below 0; "
+                    "correct it, or leave it empty to mark a gap", i)
+    bound = max_intensity_g_per_kwh()
+    with np.errstate(invalid="ignore"):
+        above = values > bound
+    if above.any():
+        i = int(np.flatnonzero(above)[0])
+        shown = written(i)
+        was = f" (written as {shown})" if shown else ""
+        raise error(f"intensity {values[i]:g} gCO2eq/kWh{was} is above the plausible maximum of {bound:g}: "
+                    "a wrong unit or a corrupted value; correct it, leave it empty to mark a gap, or "
+                    f"{bound_hint()} if such values are real", i)
 
 
 def parse_flags(path: str, raw: pd.Series, rows: np.ndarray, column: str) -> np.ndarray:
@@ -168,7 +231,8 @@ def parse_flags(path: str, raw: pd.Series, rows: np.ndarray, column: str) -> np.
 
 
 def make_series(path: str, region: str, times: np.ndarray, values: np.ndarray, rows: np.ndarray, *,
-                signal: Signal, time_column: str, estimated: np.ndarray | None = None) -> IntensitySeries:
+                signal: Signal, time_column: str, estimated: np.ndarray | None = None,
+                kind: str = "") -> IntensitySeries:
     """One region's series, after checking its times strictly increase (row and fix in the error)."""
     secs = times.astype(np.int64)
     step = np.diff(secs)
@@ -184,7 +248,7 @@ def make_series(path: str, region: str, times: np.ndarray, values: np.ndarray, r
                    f"sort the file by time ({ROWS_NOTE})")
         raise DataFormatError(msg, path=path, row=int(rows[k + 1]), column=time_column)
     return IntensitySeries(region=region, times=times, values_g_per_kwh=values, signal=signal, source=path,
-                           estimated=estimated)
+                           estimated=estimated, kind=kind)
 
 
 def split_by_region(path: str, zones: pd.Series, rows: np.ndarray,
@@ -195,7 +259,7 @@ def split_by_region(path: str, zones: pd.Series, rows: np.ndarray,
     empty = zones.isna().to_numpy() | (zones.astype(str).str.strip() == "").to_numpy()
     if empty.any():
         i = int(np.flatnonzero(empty)[0])
-        raise DataFormatError(f"zone is empty: fill it in or pass region= ({ROWS_NOTE})",
+        raise DataFormatError(f"zone is empty: fill it in ({ROWS_NOTE})",
                               path=path, row=int(rows[i]), column=column)
     codes, uniques = pd.factorize(zones.astype(str).str.strip(), sort=False)
     return [(str(u), np.flatnonzero(codes == k)) for k, u in enumerate(uniques)]

@@ -32,12 +32,11 @@ from greenci.http import (
     USER_AGENT,
     HttpSession,
     HttpSourceClient,
-    number_or_nan,
     parse_times,
     require,
     require_list,
 )
-from greenci.sources.points import series_from_points
+from greenci.sources.points import check_intensities, intensity_or_gap, series_from_points
 from greenci.timeutil import chunks, resolve_span, span_text, utc_now
 
 RANGE_MAX_S = 13 * 86400
@@ -140,7 +139,8 @@ class UKGridClient(HttpSourceClient):
                 value = intensity.get("actual")  # absent or null: not measured yet, a gap
             else:
                 value = require(intensity, field, at + " field 'intensity'")
-            values.append(number_or_nan(value, f"{at} field 'intensity.{field}'"))
+            values.append(intensity_or_gap(value, f"{at} field 'intensity.{field}'"))
+        check_intensities(np.asarray(values, dtype=np.float64), lambda i: f"{where} item {i} field 'intensity.{field}'")
         times = parse_times(stamps, where + " field 'from'")
         flags = np.full(len(values), estimated, dtype=bool) if estimated else None
         return series_from_points(name, times, np.asarray(values, dtype=np.float64), signal="average",

@@ -32,12 +32,11 @@ from greenci.http import (
     USER_AGENT,
     HttpSession,
     HttpSourceClient,
-    number_or_nan,
     parse_times,
     require,
     require_list,
 )
-from greenci.sources.points import series_from_points
+from greenci.sources.points import check_intensities, intensity_or_gap, series_from_points
 from greenci.timeutil import chunks, iso, resolve_span, span_text
 
 HISTORICAL_MAX_S = 30 * 86400
@@ -169,9 +168,13 @@ class WattTimeClient(HttpSourceClient):
         for i, item in enumerate(data):
             at = f"{where} data item {i}"
             stamps.append(require(item, "point_time", at))
-            values.append(number_or_nan(require(item, "value", at), at + " field 'value'"))
+            values.append(intensity_or_gap(require(item, "value", at), at + " field 'value'"))
+        raw = np.asarray(values, dtype=np.float64)
+        converted = raw * factor
+        check_intensities(converted, lambda i: f"{where} data item {i} field 'value'",
+                          (lambda i: f"{raw[i]:g} {units}") if factor != 1.0 else (lambda i: None))
         times = parse_times(stamps, where + " field 'point_time'")
-        return times, np.asarray(values, dtype=np.float64) * factor
+        return times, converted
 
 
 def _newest_nested_forecast(data: list, where: str) -> list:

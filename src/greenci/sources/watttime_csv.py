@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -52,18 +52,24 @@ def read_watttime_csv(path: str | os.PathLike[str], *, region: str | None = None
     name = os.fspath(path)
     header = read_header(name)
     index = column_index(header)
-    if "point_time" in index:
-        series, native = _read_long(name, header, index, region, column), "lbs_per_mwh"
-    else:
-        series, native = _read_wide(name, header, index, region, column), "g_per_kwh"
-    if (native if unit == "auto" else unit) == "lbs_per_mwh":
-        series = [IntensitySeries(s.region, s.times, s.values_g_per_kwh * G_PER_KWH_PER_LB_PER_MWH,
-                                  s.signal, s.source) for s in series]
-    return series
+    long = "point_time" in index
+    native = "lbs_per_mwh" if long else "g_per_kwh"
+    in_lbs = (native if unit == "auto" else unit) == "lbs_per_mwh"
+    scale = _Scale(G_PER_KWH_PER_LB_PER_MWH, "lbs CO2/MWh") if in_lbs else _Scale(1.0, "gCO2/kWh")
+    if long:
+        return _read_long(name, header, index, region, column, scale)
+    return _read_wide(name, header, index, region, column, scale)
+
+
+class _Scale(NamedTuple):
+    """The file's unit: the factor to g/kWh and the unit's name for messages."""
+
+    factor: float
+    unit: str
 
 
 def _read_wide(name: str, header: list[str], index: dict[str, str], region: str | None,
-               column: str | None) -> list[IntensitySeries]:
+               column: str | None, scale: _Scale) -> list[IntensitySeries]:
     time = header[0]
     if not (normalize(time) in {"time", "timestamp", "datetime", "date"} or normalize(time).endswith("time")):
         raise missing_columns(name, FORMAT, header, ["time", column or "<one column per region>"])
@@ -78,13 +84,14 @@ def _read_wide(name: str, header: list[str], index: dict[str, str], region: str 
         raise missing_columns(name, FORMAT, header, [time, "<one column per region>"])
     if region is not None and len(values_cols) > 1:
         raise region_column_error(name, values_cols)
-    times, values, _, rows = load_table(name, header, time_column=time, value_columns=values_cols)
+    times, values, _, rows = load_table(name, header, time_column=time, value_columns=values_cols,
+                                        scale=scale.factor, unit=scale.unit)
     return [make_series(name, region or col.strip().upper(), times, values[col], rows, signal="marginal",
-                        time_column=time) for col in values_cols]
+                        time_column=time, kind=f"{FORMAT} wide {scale.unit}") for col in values_cols]
 
 
 def _read_long(name: str, header: list[str], index: dict[str, str], region: str | None,
-               column: str | None) -> list[IntensitySeries]:
+               column: str | None, scale: _Scale) -> list[IntensitySeries]:
     time = index["point_time"]
     wanted = column or "value"
     value = index.get(normalize(wanted))
@@ -93,7 +100,7 @@ def _read_long(name: str, header: list[str], index: dict[str, str], region: str 
     zone_col = index.get("region") or index.get("ba")
     text = [zone_col] if zone_col is not None and region is None else []
     times, values, cells, rows = load_table(name, header, time_column=time, value_columns=[value],
-                                            text_columns=text)
+                                            text_columns=text, scale=scale.factor, unit=scale.unit)
     if text:
         assert zone_col is not None
         groups = split_by_region(name, cells[zone_col], rows, zone_col)
@@ -102,9 +109,10 @@ def _read_long(name: str, header: list[str], index: dict[str, str], region: str 
     else:
         raise DataFormatError(
             "names no region: add a 'region' (or 'ba') column with the WattTime region code, "
-            "e.g. CAISO_NORTH, or pass region=", path=name)
+            "e.g. CAISO_NORTH", path=name)
     return [make_series(name, zone, times[pos], values[value][pos], rows[pos], signal="marginal",
-                        time_column=time) for zone, pos in groups]
+                        time_column=time, kind=f"{FORMAT} long {normalize(value)} {scale.unit}")
+            for zone, pos in groups]
 
 
 _TIME_NAMES = frozenset({"time", "timestamp", "datetime", "date", "point_time"})
