@@ -12,7 +12,6 @@ import functools
 import json
 import math
 import sys
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,8 @@ from rich.text import Text
 from greenci.cli.support import console as _console
 from greenci.cli.support import emit_json as _emit_json
 from greenci.cli.support import finite as _finite
-from greenci.cli.support import in_cli_terms, option_names
-from greenci.errors import GreenciError, InputError
+from greenci.cli.support import friendly as _friendly
+from greenci.errors import InputError
 
 __all__ = ["register"]
 
@@ -40,23 +39,6 @@ _NULL_REASONS = {
     "spearman": "a column with one value in every run has no correlation",
     "cv_r2": "the target has one value in every run",
 }
-
-
-def _friendly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a GreenciError as one plain line on stderr (no Rich markup: paths and values print as written)
-    and exit with its code, without a traceback; the field it names is shown as the command's option."""
-    options = option_names(func)
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except GreenciError as exc:
-            sys.stdout.flush()
-            _stderr().print(Text.assemble(("error:", "bold red"), " ", in_cli_terms(exc, options)))
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper
 
 
 def _stderr() -> Console:
