@@ -237,6 +237,110 @@ def test_read_trace_merges_a_directory_of_mixed_formats(tmp_path: Path) -> None:
     assert "3 jobs from 3 file(s)" in res.summary()
 
 
+# ====================================================================== nothing usable, absurd rows, garbage
+def test_a_trace_whose_every_row_is_bad_is_refused_with_counts_and_reasons(tmp_path: Path) -> None:
+    f = _write(tmp_path / "g.csv", [
+        GHA_HEADER,
+        _gha_row("o/r", 1, "2024-03-01 10:00:00", "2024-03-01T10:00:00Z", 0.0, conclusion="action_required"),
+        _gha_row("o/r", 2, "yesterday", "2024-03-01T10:01:00Z", 60.0),
+        _gha_row("o/r", 3, "2024-03-01 10:00:00", "2024-03-01T10:00:30Z", 30.0, status="queued", conclusion=""),
+        _gha_row("o/r", 4, "2024-03-01 10:00:00", "2024-03-01T10:00:30Z", "nan"),
+    ])
+    with pytest.raises(DataFormatError) as err:
+        read_trace(f)
+    msg = str(err.value)
+    assert msg.startswith(f"{f}: no usable run or job: all 4 row(s) were left out, e.g. {f} row 2: ")
+    assert "row 3: created_at 'yesterday'" in msg and "(and 1 more)" in msg
+
+
+def test_ghaminer_durations_that_cannot_be_runs_are_left_out_and_reported(tmp_path: Path) -> None:
+    f = _write(tmp_path / "g.csv", [
+        GHA_HEADER,
+        _gha_row("o/r", 1, "2024-03-01 10:00:00", "2024-03-01T10:01:00Z", 60.0),                   # row 2: fine
+        _gha_row("o/r", 2, "2024-03-01 10:00:00", "2024-03-01T10:01:00Z", "nan"),                   # a word
+        _gha_row("o/r", 3, "2024-03-01 10:00:00", "2024-03-01T10:01:00Z", "inf"),
+        _gha_row("o/r", 4, "2024-03-01 10:00:00", "2024-03-01T10:01:00Z", "1e308"),
+        _gha_row("o/r", 5, "2024-03-01 10:00:00", "2024-03-01T09:01:00Z", 60.0),                   # ends first
+        _gha_row("o/r", 6, "2024-03-01 10:00:00", "2024-03-01T10:01:00Z", -60.0),
+        _gha_row("o/r", 7, "2020-03-01 10:00:00", "2024-03-01T10:00:00Z", ""),                      # 4 years
+        _gha_row("o/r", 8, "2024-03-01 10:00:00", "2025-04-05T10:00:00Z", 34560000.0),              # 400 d: kept
+    ])
+    res = read_ghaminer(f)
+    assert res.jobs.ids.tolist() == ["1", "8"]  # the 400-day run is for the implausible-runtime rule to handle
+    by_row = {p.row: p.reason for p in res.problems}
+    assert "build_duration 'nan' is not a number of seconds" in by_row[3]
+    assert "inf s is not a finite number" in by_row[4]
+    assert "is absurd: no run lasts over 2 years" in by_row[5]
+    assert "is before created_at" in by_row[6]
+    assert "is negative" in by_row[7]
+    assert "is absurd" in by_row[8]
+
+
+def test_rows_cut_short_are_left_out_and_rows_keep_their_file_lines(tmp_path: Path) -> None:
+    good = _gha_row("o/r", 1, "2024-03-01 10:00:00", "2024-03-01T10:01:00Z", 60.0)
+    cut = ",".join(_gha_row("o/r", 2, "2024-03-01 10:00:00", "2024-03-01T10:01:00Z", 60.0).split(",")[:13])
+    f = _write(tmp_path / "g.csv", [GHA_HEADER, good, "", cut])
+    res = read_ghaminer(f)
+    assert res.jobs.ids.tolist() == ["1"]
+    [problem] = res.problems
+    assert problem.row == 4 and "the row has 13 of the header's 21 cells: it is cut short" in problem.reason
+    p = _write(tmp_path / "jobs.csv", ["repo,workflow,job,event,started_at,completed_at,conclusion",
+                                       "o/p,CI,t,push,2024-03-01T09:00:00Z,2024-03-01T09:02:00Z,success", "",
+                                       "o/p,CI,t,push,2024-03-01T09:00:00Z,2024-03-01T09:02:00Z"])
+    [problem] = read_plain_csv(p).problems
+    assert problem.row == 4 and "6 of the header's 7 cells" in problem.reason
+
+
+def test_plain_csv_and_gaia_refuse_absurd_numbers(tmp_path: Path) -> None:
+    p = _write(tmp_path / "jobs.csv", [
+        "repo,workflow,job,event,started_at,completed_at,conclusion,duration_estimate_s,power_kw",
+        "o/p,CI,a,push,2024-03-01T09:00:00Z,2024-03-01T09:02:00Z,success,1e308,",
+        "o/p,CI,b,push,2024-03-01T09:00:00Z,2024-03-01T09:02:00Z,success,,1e308",
+        "o/p,CI,c,push,1990-03-01T09:00:00Z,2024-03-01T09:02:00Z,success,,",
+        "o/p,CI,d,push,2024-03-01T09:00:00Z,2024-03-01T09:02:00Z,success,120,2",
+    ])
+    res = read_plain_csv(p)
+    assert res.jobs.job_name.tolist() == ["d"]
+    reasons = {x.row: x.reason for x in res.problems}
+    assert "duration_estimate_s '1e308'" in reasons[2] and "power_kw '1e308'" in reasons[3]
+    assert "is absurd" in reasons[4]
+    g = _write(tmp_path / "t.csv", ["arrival_time,length,cpus", "1e308,1,1", "0,1e308,1", "0,1,1e308", "inf,1,1",
+                                    "1,1,1"])
+    res = read_gaia(g)
+    assert len(res.jobs) == 1 and [x.row for x in res.problems] == [2, 3, 4, 5]
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"repo,id_build\n\x00\x01\x02binary", "holds NUL bytes: it is a binary file"),
+    ("repo,workflow\n".encode("utf-16"), "is UTF-16 text"),
+    (b"\xff\xfe\xfa garbage", "is UTF-16 text"),
+    (b"\xc3\x28 not utf-8 at all", "is not UTF-8 text"),
+    (b"abc" * 30000, "hold no line break"),
+    (b"", "is empty"),
+])
+def test_garbage_is_refused_before_parsing_naming_the_file_and_the_formats(tmp_path: Path, data: bytes,
+                                                                          message: str) -> None:
+    f = tmp_path / "runs.csv"
+    f.write_bytes(data)
+    for fmt in (None, "ghaminer", "github_rest"):
+        with pytest.raises(DataFormatError, match=message) as err:
+            read_trace(f, fmt=fmt)
+        assert str(f) in str(err.value)
+        if message != "is empty":
+            assert "ghaminer" in str(err.value) and "gaia" in str(err.value)
+
+
+def test_github_runs_with_absurd_times_are_left_out(tmp_path: Path) -> None:
+    runs = [_run(1, "2024-03-01T10:00:00Z", 60), _run(2, "2024-03-01T10:00:00Z", 60)]
+    runs[1]["updated_at"] = "2199-01-01T00:00:00Z"
+    f = tmp_path / "runs.json"
+    f.write_text(json.dumps(_runs_page(runs)))
+    res = read_trace(f)
+    assert res.jobs.ids.tolist() == ["1"]
+    [problem] = res.problems
+    assert problem.row == 2 and "is absurd" in problem.reason
+
+
 # ====================================================================== cleaning
 def _table(durations: list[float], workflows: list[str] | None = None) -> JobTable:
     n = len(durations)
@@ -584,13 +688,15 @@ def test_fetch_runs_forbidden_without_rate_limit_is_an_authentication_error(gith
         fetch_runs("o/r", out=tmp_path / "r.json", token=TOKEN, base_url=github.url, retries=0)
 
 
-def test_a_repository_without_runs_reads_as_an_empty_table(tmp_path: Path) -> None:
+def test_a_repository_without_runs_reads_as_an_empty_table_but_is_no_trace(tmp_path: Path) -> None:
     f = tmp_path / "r.json"
     f.write_text(json.dumps([_runs_page([])]))
-    res = read_trace(f)
+    res = read_github_rest(f)  # the reader says what is there: nothing
     assert len(res.jobs) == 0 and res.problems == []
     with pytest.raises(InputError, match="empty"):
         align_to_weeks(res.jobs, "2022-01-01T00:00Z")
+    with pytest.raises(DataFormatError, match=r"r\.json: holds no run or job at all"):
+        read_trace(f)  # the entry point of simulate and schedule refuses it before anything indexes it
 
 
 def test_fetch_runs_refuses_to_send_the_token_to_another_host(github: FakeGitHub, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ pandas nor httpx. Adding a format is one reader module plus one line in :data:`T
 
 from __future__ import annotations
 
+import codecs
 import importlib
 import os
 from collections.abc import Callable, Iterable
@@ -68,15 +69,31 @@ def read_trace(paths: PathLike | Iterable[PathLike], *, fmt: str | None = None) 
     """
     files = trace_files(paths)
     if fmt is not None and fmt not in FORMATS:
-        raise InputError(f"trace format {fmt!r} is unknown: use one of {', '.join(FORMATS)}")
+        raise InputError(f"trace format {fmt!r} is unknown: use one of {', '.join(FORMATS)}", field="fmt")
     groups: dict[str, list[Path]] = {}
     for f in files:
-        groups.setdefault(fmt or detect_trace_format(f), []).append(f)
+        head = sniff_trace(f)
+        groups.setdefault(fmt or _format_of(os.fspath(f), head), []).append(f)
     results: list[TraceReadResult] = []
     for f in TRACE_FORMATS:  # a fixed order, so the merged notes read the same every time
         if f.name in groups:
             results += f.read(groups[f.name])
-    return merge_results(results)
+    merged = merge_results(results)
+    if len(merged.jobs) == 0:
+        raise nothing_usable(files, merged)
+    return merged
+
+
+def nothing_usable(files: list[Path], result: TraceReadResult) -> DataFormatError:
+    """The error for traces that hold no run or job a replay could use: how many rows were left out and why."""
+    names = ", ".join(os.fspath(f) for f in files)
+    if not result.problems:
+        return DataFormatError("holds no run or job at all (an empty page or table?): give a trace with runs in one "
+                               f"of these formats: {format_help()}", path=names)
+    shown = "; ".join(str(p) for p in result.problems[:3])
+    more = f" (and {len(result.problems) - 3:,} more)" if len(result.problems) > 3 else ""
+    return DataFormatError(f"no usable run or job: all {len(result.problems):,} row(s) were left out, e.g. "
+                           f"{shown}{more}; fix those rows or give another trace", path=names)
 
 
 def trace_files(paths: PathLike | Iterable[PathLike]) -> list[Path]:
@@ -104,19 +121,50 @@ def trace_files(paths: PathLike | Iterable[PathLike]) -> list[Path]:
     return out
 
 
-def detect_trace_format(path: PathLike) -> str:
-    """The trace format of one file, told from its first characters (JSON) or its CSV header."""
+#: how much of a trace file is looked at before it is parsed
+SNIFF_BYTES = 65536
+_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def sniff_trace(path: PathLike) -> str:
+    """The first 64 KiB of a trace file as text, or a DataFormatError at once for what is no trace at all.
+
+    Refused without parsing: an empty file, UTF-16 or binary content (NUL bytes), text that is not UTF-8,
+    and a first line longer than 64 KiB that is no JSON (so no CSV header); the message names the file
+    and the formats read.
+    """
     name = os.fspath(path)
     try:
-        with open(name, encoding="utf-8-sig", newline="") as fh:
-            head = fh.read(65536)
+        with open(name, "rb") as fh:
+            raw = fh.read(SNIFF_BYTES)
     except OSError as exc:
         raise InputError(f"{name}: cannot be read ({exc.strerror}): check the path") from None
+    expected = f"a trace is CSV or JSON text in one of these formats: {format_help()}"
+    if raw.startswith(_WIDE_BOMS):
+        raise DataFormatError(f"is UTF-16 text: save it as UTF-8 ({expected})", path=name)
+    if b"\x00" in raw:
+        raise DataFormatError(f"holds NUL bytes: it is a binary file, not a trace; {expected}", path=name)
+    try:
+        head = codecs.getincrementaldecoder("utf-8")().decode(raw, final=len(raw) < SNIFF_BYTES)
     except UnicodeDecodeError:
-        raise DataFormatError("is not UTF-8 text: a trace is a CSV or JSON file", path=name) from None
+        raise DataFormatError(f"is not UTF-8 text; {expected}", path=name) from None
+    head = head.removeprefix("\ufeff")
     stripped = head.lstrip()
     if not stripped:
-        raise DataFormatError("is empty: a trace needs a header row or JSON", path=name)
+        raise DataFormatError(f"is empty: {expected}", path=name)
+    if stripped[0] not in "[{" and len(raw) == SNIFF_BYTES and "\n" not in head and "\r" not in head:
+        raise DataFormatError(f"its first {SNIFF_BYTES // 1024} KiB hold no line break, so no header line; {expected}",
+                              path=name)
+    return head
+
+
+def detect_trace_format(path: PathLike) -> str:
+    """The trace format of one file, told from its first characters (JSON) or its CSV header."""
+    return _format_of(os.fspath(path), sniff_trace(path))
+
+
+def _format_of(name: str, head: str) -> str:
+    stripped = head.lstrip()
     header = frozenset(h.strip().lower() for h in first_csv_record(stripped)) if stripped[0] not in "[{" \
         else frozenset()
     for f in TRACE_FORMATS:

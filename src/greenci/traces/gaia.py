@@ -24,13 +24,26 @@ import numpy as np
 from greenci.errors import InputError
 from greenci.timeutil import iso, to_datetime64
 from greenci.traces.records import TraceReadResult
-from greenci.traces.tables import first_reason, numbers, read_csv_text, require_columns, row_problems, sorted_result
+from greenci.traces.tables import (
+    ABSURD_DURATION_S,
+    csv_layout,
+    first_reason,
+    numbers,
+    read_csv_text,
+    require_columns,
+    row_problems,
+    short_reason,
+    sorted_result,
+)
 
 PathLike = str | os.PathLike[str]
 
 GAIA_W_PER_CPU = 10.0
 DEFAULT_START = "2022-01-01T00:00:00Z"
 REQUIRED = ("arrival_time", "length", "cpus")
+#: rows beyond these are a broken number, not a job: left out and reported
+MAX_ARRIVAL_H = 100 * 365 * 24.0
+MAX_CPUS = 1_000_000
 
 
 def read_gaia(path: PathLike, *, start: object = DEFAULT_START, name: str | None = None,
@@ -47,17 +60,23 @@ def read_gaia(path: PathLike, *, start: object = DEFAULT_START, name: str | None
     arrival_h = numbers(df["arrival_time"])
     length_h = numbers(df["length"])
     cpus = numbers(df["cpus"])
-    rows = np.arange(n, dtype=np.int64) + 2
+    rows, cells, width = csv_layout(path, n)
     raw = {c: df[c].to_numpy(dtype=object) for c in REQUIRED}
 
     def bad(col: str, what: str) -> Callable[[np.ndarray], list[str]]:
         return lambda idx: [f"{col} {raw[col][i]!r} is not {what}" for i in idx]
 
-    reasons = first_reason(n, [
-        (~(np.isfinite(arrival_h) & (arrival_h >= 0)), bad("arrival_time", "a number of hours >= 0")),
-        (~(np.isfinite(length_h) & (length_h > 0)), bad("length", "a number of hours > 0")),
-        (~(np.isfinite(cpus) & (cpus > 0)), bad("cpus", "a number of CPUs > 0")),
-    ])
+    with np.errstate(invalid="ignore"):
+        reasons = first_reason(n, [
+            short_reason(cells, width),
+            (~(np.isfinite(arrival_h) & (arrival_h >= 0) & (arrival_h <= MAX_ARRIVAL_H)),
+             bad("arrival_time", f"a number of hours from 0 to {MAX_ARRIVAL_H:,.0f} (100 years)")),
+            (~(np.isfinite(length_h) & (length_h > 0)), bad("length", "a number of hours > 0")),
+            (length_h * 3600.0 > ABSURD_DURATION_S,
+             bad("length", f"a plausible number of hours (at most {ABSURD_DURATION_S // 3600:,}, 2 years)")),
+            (~(np.isfinite(cpus) & (cpus > 0) & (cpus <= MAX_CPUS)), bad("cpus", f"a number of CPUs > 0 and at "
+                                                                         f"most {MAX_CPUS:,}")),
+        ])
     ok = reasons == ""
     keep = np.flatnonzero(ok)
     problems = row_problems(path_s, rows[~ok], reasons[~ok])

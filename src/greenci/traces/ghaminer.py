@@ -41,11 +41,14 @@ import pandas as pd
 from greenci.errors import DataFormatError
 from greenci.traces.records import RowProblem, TraceReadResult
 from greenci.traces.tables import (
+    csv_layout,
+    duration_reason,
     first_reason,
     numbers,
     read_csv_text,
     require_columns,
     row_problems,
+    short_reason,
     sorted_result,
     utc_seconds,
 )
@@ -73,8 +76,11 @@ def read_ghaminer(paths: PathLike | Sequence[PathLike]) -> TraceReadResult:
         for c in OPTIONAL:
             if c not in part.columns:
                 part[c] = ""
+        rows, cells, width = csv_layout(p, len(part))
         part["_file"] = i
-        part["_row"] = np.arange(len(part), dtype=np.int64) + 2  # the header is row 1
+        part["_row"] = rows  # as an editor shows them: the header is row 1
+        part["_cells"] = cells
+        part["_width"] = width
         frames.append(part)
     df = pd.concat(frames, ignore_index=True)
     n = len(df)
@@ -83,9 +89,11 @@ def read_ghaminer(paths: PathLike | Sequence[PathLike]) -> TraceReadResult:
     run_id = df["id_build"].astype(str).str.strip()
     created, created_ok = utc_seconds(df["created_at"])
     updated, updated_ok = utc_seconds(df["updated_at"])
+    raw_duration = df["build_duration"].astype(str).str.strip().to_numpy(dtype=object)
     duration = numbers(df["build_duration"])
-    from_times = np.isnan(duration) & created_ok & updated_ok
+    from_times = (raw_duration == "") & created_ok & updated_ok  # an empty cell only: a word is refused
     duration[from_times] = (updated - created)[from_times]
+
     status = df["status"].astype(str).str.strip().str.lower().to_numpy(dtype=object)
     conclusion = df["conclusion"].astype(str).str.strip().to_numpy(dtype=object)
     name = df["workflow_name"].astype(str).str.strip().to_numpy(dtype=object)
@@ -95,14 +103,20 @@ def read_ghaminer(paths: PathLike | Sequence[PathLike]) -> TraceReadResult:
     raw_id = run_id.to_numpy(dtype=object)
 
     reasons = first_reason(n, [
+        short_reason(df["_cells"].to_numpy(dtype=np.int64), df["_width"].to_numpy(dtype=np.int64)),
         (repo == "", "repo is empty: the run cannot be attributed to a repository"),
         (~run_id.str.fullmatch(r"\d+").to_numpy(dtype=bool),
          lambda idx: [f"id_build {raw_id[i]!r} is not a run id (digits)" for i in idx]),
         (~created_ok, lambda idx: [f"created_at {raw_created[i]!r} is not an ISO 8601 time" for i in idx]),
-        (np.isnan(duration), "build_duration is not a number and updated_at - created_at cannot stand in"),
+        (np.isnan(duration) & (raw_duration != ""),
+         lambda idx: [f"build_duration {raw_duration[i]!r} is not a number of seconds" for i in idx]),
+        (np.isnan(duration), "build_duration is empty and updated_at - created_at cannot stand in"),
         ((status != "") & (status != "completed"),
          lambda idx: [f"run not completed (status {status[i]!r}): its duration is not known yet" for i in idx]),
-        (duration < 0, lambda idx: [f"build_duration {duration[i]:g} s is negative" for i in idx]),
+        (created_ok & updated_ok & (updated < created),
+         lambda idx: [f"updated_at {df['updated_at'].iloc[i]!r} is before created_at {raw_created[i]!r}: the run "
+                      "would end before it starts" for i in idx]),
+        *duration_reason(duration, "build_duration"),
         (duration == 0, lambda idx: [f"build_duration 0 s (created_at equals updated_at, conclusion "
                                      f"{conclusion[i] or 'none'!r}): nothing ran, so it is no job" for i in idx]),
         (workflow == "", "neither workflow_name nor workflow_id is given"),

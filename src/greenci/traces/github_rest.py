@@ -52,10 +52,11 @@ import pandas as pd
 from greenci.config import Secret, as_secret
 from greenci.errors import ConfigError, DataFormatError, InputError, SourceError
 from greenci.http import HttpSession
+from greenci.outputs import atomic_open
 from greenci.timeutil import iso, to_datetime64
 from greenci.traces.ghaminer import NAMED_DEFAULT_BRANCHES, default_branch_mask
 from greenci.traces.records import RowProblem, TraceReadResult
-from greenci.traces.tables import first_reason, json_documents, sorted_result, utc_seconds
+from greenci.traces.tables import duration_reason, first_reason, json_documents, sorted_result, utc_seconds
 
 logger = logging.getLogger("greenci.traces.github_rest")
 
@@ -178,6 +179,7 @@ def _runs_frame(runs: list[tuple[int, int, Any]], names: list[str], problems: li
         (duration <= 0, lambda idx: [f"run {f['id'][i]}: updated_at is not after run_started_at "
                                      f"({duration[i]:g} s, conclusion {f['conclusion'][i] or 'none'!r}): nothing "
                                      "ran, so it is no job" for i in idx]),
+        *duration_reason(duration, "updated_at - run_started_at"),
         (workflow == "", lambda idx: [f"run {f['id'][i]}: no name, path or workflow_id" for i in idx]),
     ])
     bad = np.flatnonzero(reasons != "")
@@ -265,6 +267,7 @@ def _jobs_result(jobs: list[tuple[int, int, Any]], runs: pd.DataFrame, names: li
                                for i in idx]),
         (duration <= 0, lambda idx: [f"job {f['id'][i]} did not run ({duration[i]:g} s, conclusion "
                                      f"{f['conclusion'][i] or 'none'!r})" for i in idx]),
+        *duration_reason(duration, "completed_at - started_at"),
     ])
     ok = reasons == ""
     bad = np.flatnonzero(~ok)
@@ -452,11 +455,8 @@ def _rate_limit_message(rl: _RateLimited, host: str, repo: str, page_no: int) ->
 
 def _write_pages(path: Path, pages: list[Any]) -> None:
     """Write atomically, so an interrupted fetch never leaves half a JSON file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with tmp.open("w", encoding="utf-8") as fh:
+    with atomic_open(path) as fh:
         json.dump(pages, fh)
-    os.replace(tmp, path)
 
 
 __all__ = ["API_VERSION", "DEFAULT_GITHUB_API", "TOKEN_ENV", "FetchResult", "fetch_runs", "github_token_from_env",

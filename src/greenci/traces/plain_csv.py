@@ -14,17 +14,18 @@ started_at             yes       ISO 8601 start, ``Z``/offset or none (= UTC); s
 completed_at           yes       ISO 8601 end; duration = completed_at - started_at (must be > 0)
 conclusion             yes       ``success``, ``failure``, ... (may be empty)
 id                     no        job id (default ``<file name>:<row>``)
-duration_estimate_s    no        the user's duration estimate in seconds (> 0)
+duration_estimate_s    no        the user's duration estimate in seconds (> 0, at most 2 years)
 deadline               no        ISO 8601 time the job must finish by (after started_at)
 allowed_regions        no        regions it may run in, separated by ``;`` (empty = any)
 carbon_aware           no        yes/no, true/false, 1/0: yes opts in to waiting even when someone waits
                                  for the run, no opts out; empty = the event's default
 default_branch         no        true/false (empty = true)
-power_kw               no        average power in kW (> 0, empty = 1)
+power_kw               no        average power in kW (> 0, at most 1,000; empty = 1)
 =====================  ========  ================================================================
 
-A row with an unreadable time, a non-positive duration, a bad estimate, deadline, flag or power is
-left out and reported with its row number (the header is row 1).
+A row with an unreadable time, a non-positive or absurd (over 2 years) duration, a bad estimate,
+deadline, flag or power, or fewer cells than the header (cut short) is left out and reported with its
+row number (the header is row 1).
 """
 
 from __future__ import annotations
@@ -35,11 +36,15 @@ import numpy as np
 
 from greenci.traces.records import TraceReadResult
 from greenci.traces.tables import (
+    ABSURD_DURATION_S,
+    csv_layout,
+    duration_reason,
     first_reason,
     numbers,
     read_csv_text,
     require_columns,
     row_problems,
+    short_reason,
     sorted_result,
     utc_seconds,
 )
@@ -47,6 +52,8 @@ from greenci.traces.tables import (
 PathLike = str | os.PathLike[str]
 
 REQUIRED = ("repo", "workflow", "job", "event", "started_at", "completed_at", "conclusion")
+#: a CI job drawing more than this is a wrong unit (W for kW) or a corrupted cell: the row is left out
+MAX_POWER_KW = 1000.0
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
 
@@ -57,7 +64,7 @@ def read_plain_csv(path: PathLike) -> TraceReadResult:
     df = read_csv_text(path)
     require_columns(df, REQUIRED, path, "plain_csv")
     n = len(df)
-    rows = np.arange(n, dtype=np.int64) + 2
+    rows, cells, width = csv_layout(path, n)
 
     def text(col: str) -> np.ndarray:
         if col not in df.columns:
@@ -72,7 +79,7 @@ def read_plain_csv(path: PathLike) -> TraceReadResult:
 
     est_raw = text("duration_estimate_s")
     est = numbers(df["duration_estimate_s"]) if "duration_estimate_s" in df.columns else np.full(n, np.nan)
-    est_bad = (est_raw != "") & ~(est > 0)
+    est_bad = (est_raw != "") & ~((est > 0) & (est <= ABSURD_DURATION_S))
     dl_raw = text("deadline")
     if "deadline" in df.columns:
         dl, dl_ok = utc_seconds(df["deadline"])
@@ -83,20 +90,24 @@ def read_plain_csv(path: PathLike) -> TraceReadResult:
     default, default_bad = _flags(text("default_branch"))
     power_raw = text("power_kw")
     power = numbers(df["power_kw"]) if "power_kw" in df.columns else np.full(n, np.nan)
-    power_bad = (power_raw != "") & ~(power > 0)
+    power_bad = (power_raw != "") & ~((power > 0) & (power <= MAX_POWER_KW))
 
     reasons = first_reason(n, [
+        short_reason(cells, width),
         (repo == "", "repo is empty"),
         (workflow == "", "workflow is empty"),
         (~start_ok, lambda idx: [f"started_at {raw_start[i]!r} is not an ISO 8601 time" for i in idx]),
         (~end_ok, lambda idx: [f"completed_at {raw_end[i]!r} is not an ISO 8601 time (an unfinished job has "
                                "no duration)" for i in idx]),
         (duration <= 0, lambda idx: [f"completed_at is not after started_at ({duration[i]:g} s)" for i in idx]),
-        (est_bad, lambda idx: [f"duration_estimate_s {est_raw[i]!r} is not a number > 0" for i in idx]),
+        *duration_reason(duration, "completed_at - started_at"),
+        (est_bad, lambda idx: [f"duration_estimate_s {est_raw[i]!r} is not a number of seconds > 0 and at most "
+                               f"{ABSURD_DURATION_S:,} (2 years)" for i in idx]),
         (dl_bad, lambda idx: [f"deadline {dl_raw[i]!r} is not an ISO 8601 time after started_at" for i in idx]),
         (aware_bad, "carbon_aware is not true/false"),
         (default_bad, "default_branch is not true/false"),
-        (power_bad, lambda idx: [f"power_kw {power_raw[i]!r} is not a number > 0" for i in idx]),
+        (power_bad, lambda idx: [f"power_kw {power_raw[i]!r} is not a number > 0 and at most {MAX_POWER_KW:g} kW"
+                                 for i in idx]),
     ])
     ok = reasons == ""
     keep = np.flatnonzero(ok)

@@ -6,6 +6,7 @@ Nothing here imports pandas at import time.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 PathLike = str | os.PathLike[str]
+
+#: a run or job longer than this is no run at all (a broken time or number): left out and reported. It is
+#: far above anything real (the longest GHAminer "run" in the shared data is 401 days of late updates,
+#: which the implausible-runtime rule of :mod:`greenci.traces.cleaning` handles), so it never overrides it.
+ABSURD_DURATION_S = 2 * 365 * 86400
 
 
 def read_csv_text(path: PathLike, *, as_text: bool = True, columns: Iterable[str] | None = None) -> pd.DataFrame:
@@ -46,6 +52,57 @@ def read_csv_text(path: PathLike, *, as_text: bool = True, columns: Iterable[str
         raise DataFormatError("is empty: a trace needs a header row", path=name) from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise DataFormatError(f"is not a readable CSV table ({str(exc).strip()[:200]})", path=name) from None
+
+
+def csv_layout(path: PathLike, n: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per data row of :func:`read_csv_text`'s frame: its line in the file (header = 1) and its cell count;
+    and the header's cell count.
+
+    pandas skips blank lines and pads rows with fewer cells than the header, so a row cut short would be
+    read as a row with empty cells; this scan (the csv module, one pass) tells which rows they are and
+    numbers rows as an editor shows them even when blank lines come between. ``n`` is the frame's length;
+    a file the two parsers split differently is refused.
+    """
+    name = os.fspath(path)
+    rows: list[int] = []
+    cells: list[int] = []
+    try:
+        with open(name, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh)
+            width = len(next(reader, []))
+            before = reader.line_num
+            for record in reader:
+                if record and not (len(record) == 1 and not record[0].strip()):
+                    rows.append(before + 1)
+                    cells.append(len(record))
+                before = reader.line_num
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise DataFormatError(f"is not a readable CSV table ({str(exc)[:200]})", path=name) from None
+    if len(rows) != n:
+        raise DataFormatError(f"is not a well-formed CSV table: its rows cannot be told apart ({len(rows)} records "
+                              f"by one reading, {n} by another; a stray quote or line break?)", path=name)
+    return np.asarray(rows, dtype=np.int64), np.asarray(cells, dtype=np.int64), width
+
+
+def short_reason(cells: np.ndarray, width: np.ndarray | int) -> tuple[np.ndarray, Any]:
+    """The (mask, reason) check for rows with fewer cells than the header: cut short, never trusted."""
+    widths = np.broadcast_to(np.asarray(width, dtype=np.int64), cells.shape)
+    return cells < widths, lambda idx: [f"the row has {cells[i]} of the header's {widths[i]} cells: it is cut "
+                                        "short (a file copied or downloaded only in part?)" for i in idx]
+
+
+def duration_reason(duration: np.ndarray, what: str) -> list[tuple[np.ndarray, Any]]:
+    """Checks for a duration in seconds that cannot be a run: not finite, negative, absurdly long."""
+    with np.errstate(invalid="ignore"):
+        return [
+            (~np.isfinite(duration) & ~np.isnan(duration),
+             lambda idx: [f"{what} {duration[i]:g} s is not a finite number" for i in idx]),
+            (duration < 0,
+             lambda idx: [f"{what} {duration[i]:g} s is negative: it ends before it starts" for i in idx]),
+            (duration > ABSURD_DURATION_S,
+             lambda idx: [f"{what} {duration[i]:g} s ({duration[i] / 86400 / 365:.3g} years) is absurd: no run lasts "
+                          "over 2 years; the row holds a wrong time or number" for i in idx]),
+        ]
 
 
 def require_columns(df: pd.DataFrame, required: Iterable[str], path: PathLike, fmt: str) -> None:
