@@ -55,7 +55,7 @@ def test_ipmi_table_csv_json_and_file(app: typer.Typer, ipmi_log: Path, tmp_path
     csv_out = runner.invoke(app, ["telemetry", "ipmi", str(ipmi_log), "--intervals", "--format", "csv"])
     lines = csv_out.output.strip().splitlines()
     assert lines[0] == "source,resource_id,start,end,energy_kwh,power_w,meter_kwh,component,method"
-    assert len(lines) == 1 + 3 + 2  # three BMC averages, two trapezoids between the readings
+    assert len(lines) == 1 + 3  # three BMC averages over 60 s: they cover the trapezoids between the readings
     as_json = json.loads(runner.invoke(app, ["telemetry", "ipmi", str(ipmi_log), "--format", "json"]).output)
     assert as_json[0]["power_w"] == 200.0 and as_json[0]["start"] == "2024-02-15T08:30:01Z"
     out = tmp_path / "ipmi.parquet"
@@ -106,3 +106,64 @@ def test_import_greenci_energy_stays_light() -> None:
             "'rich', 'pyarrow') if m in sys.modules]; print(heavy)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_telemetry_output_is_checked_before_anything_is_read(app: typer.Typer, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.txt"  # reading it would fail: the -o check must come first
+    for out, words in ((tmp_path / "records.xlsx", "write a .csv or .parquet file"),
+                       (tmp_path, "is a folder"),
+                       (tmp_path / "file.txt" / "out.csv", "is a file, not a folder")):
+        if out.name == "out.csv":
+            (tmp_path / "file.txt").write_text("x")
+        for command in (["ipmi", str(missing)], ["pdu", str(missing)], ["redfish", str(missing)]):
+            result = CliRunner().invoke(app, ["telemetry", *command, "-o", str(out)])
+            assert result.exit_code == 2 and "--output" in result.stderr and words in result.stderr, result.stderr
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    result = CliRunner().invoke(app, ["telemetry", "ipmi", str(missing), "-o", str(other)])
+    assert result.exit_code == 2 and "not those of greenci's EnergyRecords" in result.stderr
+    assert other.read_text() == "a,b\n1,2\n"
+
+
+def test_telemetry_records_file_appends_and_keeps_earlier_records(app: typer.Typer, ipmi_log: Path,
+                                                                  tmp_path: Path) -> None:
+    out = tmp_path / "records.csv"
+    assert CliRunner().invoke(app, ["telemetry", "ipmi", str(ipmi_log), "-o", str(out)]).exit_code == 0
+    before = out.read_bytes()
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(IPMI.format(w=200, m=30).replace("activated", "deactivated").encode())
+    result = CliRunner().invoke(app, ["telemetry", "ipmi", str(bad), "-o", str(out)])
+    assert result.exit_code == 2 and out.read_bytes() == before
+    assert CliRunner().invoke(app, ["telemetry", "ipmi", str(ipmi_log), "-o", str(out)]).exit_code == 0
+    assert len(read_records(out)) == 12 and out.read_bytes().startswith(before)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_errors_and_tables_are_plain_text(app: typer.Typer, tmp_path: Path) -> None:
+    odd = tmp_path / "[bold]x[red]y.txt"
+    odd.write_text("nothing here\n")
+    result = CliRunner().invoke(app, ["telemetry", "ipmi", str(odd)])
+    assert result.exit_code == 2 and "[bold]x[red]y.txt" in result.stderr
+    pdu = tmp_path / "rack.csv"
+    pdu.write_text("timestamp,outlet,watts\n2024-03-01T12:00:00Z,[/a],100\n2024-03-01T12:01:00Z,[/a],100\n")
+    table = CliRunner().invoke(app, ["telemetry", "pdu", str(pdu)])
+    assert table.exit_code == 0 and "[/a]" in table.stdout
+
+
+def test_at_is_named_as_the_option(app: typer.Typer, tmp_path: Path) -> None:
+    path = tmp_path / "data_at_node.txt"
+    path.write_text(IPMI.format(w=200, m=30).replace("Thu Feb 15 08:30:01 2024", "Unspecified"))
+    result = CliRunner().invoke(app, ["telemetry", "ipmi", str(path)])
+    assert result.exit_code == 2 and str(path) in result.stderr and result.stderr.rstrip().endswith("as --at")
+    result = CliRunner().invoke(app, ["telemetry", "ipmi", str(path), "--at", "soon"])
+    assert result.exit_code == 2 and "--at 'soon' is not a time" in result.stderr
+    assert CliRunner().invoke(app, ["telemetry", "ipmi", str(path), "--at", "2024-02-15T08:30:01Z"]).exit_code == 0
+    result = CliRunner().invoke(app, ["telemetry", "pdu", str(path), "--max-gap-s", "nan"])
+    assert result.exit_code == 2
+
+
+def test_ipmi_from_stdin_is_sniffed_too(app: typer.Typer) -> None:
+    ok = CliRunner().invoke(app, ["telemetry", "ipmi", "-", "--format", "json"], input=IPMI.format(w=200, m=30))
+    assert ok.exit_code == 0 and json.loads(ok.stdout)[0]["resource_id"] == "localhost"
+    noise = CliRunner().invoke(app, ["telemetry", "ipmi", "-"], input=bytes(range(256)) * 64)
+    assert noise.exit_code == 2 and "<stdin>" in noise.stderr

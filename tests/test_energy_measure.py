@@ -6,6 +6,8 @@ There are no timing asserts: a busy machine may give the children less CPU than 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -188,3 +190,83 @@ def test_signals_are_forwarded_to_the_child(sig: int, expected: int) -> None:
             proc.kill()
             proc.wait()
     assert proc.returncode == expected
+
+
+# ====================================================================== outputs: checked before, never losing a result
+def _measure_in_process(*args: str) -> object:
+    from typer.testing import CliRunner
+
+    from greenci.cli import app
+
+    return CliRunner().invoke(app, ["measure", "--rapl-root", "/nonexistent", "--interval-s", "0.1", "--no-gpu",
+                                    *args])
+
+
+def test_measure_bad_output_paths_are_refused_before_the_command_runs(tmp_path: Path) -> None:
+    """Regression: ``measure -o UNWRITABLE -- CMD`` ran the command, then crashed, losing result and exit code."""
+    marker = tmp_path / "ran"
+    touch = ["--", sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"]
+    (tmp_path / "a-file").write_text("x")
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    cases = [(["-o", str(tmp_path)], "--output"), (["-o", str(tmp_path) + "/"], "--output"),
+             (["-o", str(tmp_path / "run.txt")], "write a .json or .csv file"),
+             (["-o", str(tmp_path / "a-file" / "run.json")], "is a file, not a folder"),
+             (["-o", str(other)], "not greenci measure's"),
+             (["--records", str(tmp_path / "records.json")], "--records"),
+             (["--records", str(other)], "--records"),
+             (["--records", str(tmp_path / "a-file" / "r.csv")], "--records")]
+    for args, words in cases:
+        result = _measure_in_process("--report", "none", *args, *touch)
+        assert result.exit_code == 2 and words in result.stderr, (args, result.stderr)
+        assert not marker.exists(), f"the command ran despite {args}"
+    assert other.read_text() == "a,b\n1,2\n"
+    assert _measure_in_process("--report", "none", "-o", str(tmp_path / "ok.json"), *touch).exit_code == 0
+    assert marker.exists()
+
+
+def test_measure_result_survives_a_report_folder_removed_during_the_run(tmp_path: Path) -> None:
+    """The folder of -o and --records becomes a file while the command runs: the measurement goes to stderr."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    code = (f"import shutil, sys; shutil.rmtree({str(folder)!r}); open({str(folder)!r}, 'w').write('x'); "
+            "sys.exit(3)")
+    proc = run_cli("--report", "none", "-o", str(folder / "run.json"), "--records", str(folder / "records.csv"),
+                   "--", sys.executable, "-c", code)
+    assert proc.returncode == 3, proc.stderr
+    doc = json.loads(proc.stderr[proc.stderr.index("{"):])  # after a runpy warning of `python -m`
+    assert doc["exit_code"] == 3 and doc["energy_kwh"] > 0 and "profile" in doc
+    notes = " ".join(doc["notes"])
+    assert "report was not written" in notes and "records were not written" in notes and "stderr" in notes
+
+
+def test_measure_result_survives_a_failing_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import greenci.usecases.measure as use_case
+
+    def broken(path: Path, text: str) -> Path:
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(use_case, "write_text", broken)
+    out = tmp_path / "run.json"
+    result = _measure_in_process("--report", "json", "-o", str(out), "--", sys.executable, "-c",
+                                 "import sys; sys.exit(4)")
+    assert result.exit_code == 4
+    doc = json.loads(result.stderr)  # one JSON document: the report and the rescue are not printed twice
+    assert doc["exit_code"] == 4 and "No space left on device" in " ".join(doc["notes"])
+    assert not out.exists()
+
+
+def test_measure_csv_report_appends_without_touching_earlier_rows(tmp_path: Path) -> None:
+    from greenci.energy.meter import SUMMARY_FIELDS
+
+    out = tmp_path / "runs.csv"
+    assert _measure_in_process("--report", "none", "-o", str(out), "--", sys.executable, "-c", "pass").exit_code == 0
+    first = out.read_bytes().rstrip(b"\r\n")
+    out.write_bytes(first)  # a last row without its line break
+    assert _measure_in_process("--report", "none", "-o", str(out), "--", sys.executable, "-c", "pass").exit_code == 0
+    text = out.read_bytes()
+    assert text.startswith(first + b"\r\n")
+    rows = list(csv.DictReader(io.StringIO(text.decode())))
+    assert len(rows) == 2 and list(rows[0]) == list(SUMMARY_FIELDS)
+    result = run_measured(py("pass"), **FAST)
+    assert list(result.summary()) == list(SUMMARY_FIELDS)

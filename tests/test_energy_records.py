@@ -158,3 +158,77 @@ def test_meter_intervals_add_up_to_the_meter_span(steps: list[float]) -> None:
     out = to_intervals(recs)
     assert total_energy_kwh(out) == pytest.approx(recs[-1].meter_kwh - recs[0].meter_kwh, rel=1e-9, abs=1e-9)
     assert all(r.is_interval for r in out)
+
+
+def test_each_stretch_of_a_resource_is_counted_once() -> None:
+    """Meter differences first, then the device's own averages, then the trapezoid over what is left."""
+    average = EnergyRecord(source="test", resource_id="pdu1", start=T0 + timedelta(minutes=1),
+                           end=T0 + timedelta(minutes=3), energy_kwh=0.01, power_w=300.0, method="BMC average")
+    inside = EnergyRecord(source="test", resource_id="pdu1", start=T0 + timedelta(minutes=2),
+                          end=T0 + timedelta(minutes=4), energy_kwh=0.01, power_w=300.0, method="BMC average")
+    readings = [_reading(i, power_w=100.0 * (i + 1)) for i in range(5)]
+    out = to_intervals([*readings, average, inside])
+    spans = [(r.start, r.end) for r in out]
+    assert spans == sorted(spans) and all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert [r.method for r in out] == ["trapezoid of power readings", "BMC average", "trapezoid of power readings"]
+    assert out[2].energy_kwh == pytest.approx(450 * 60 / 3.6e6)  # 08:03..08:04, from 400 W to 500 W
+    meter = [_reading(0, meter_kwh=1.0), _reading(4, meter_kwh=1.5)]
+    metered = to_intervals([*meter, *readings, average])
+    assert [(r.method, r.energy_kwh) for r in metered] == [("meter difference", pytest.approx(0.5))]
+
+
+def test_max_gap_must_be_a_positive_number() -> None:
+    for bad in (0, -5, float("nan"), float("inf")):
+        with pytest.raises(InputError, match="max_gap_s") as info:
+            to_intervals([_reading(0, power_w=1)], max_gap_s=bad)
+        assert info.value.field == "max_gap_s"
+
+
+def test_the_power_bound_can_be_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    from greenci.energy.records import MAX_POWER_ENV, check_power_w
+    from greenci.errors import ConfigError, DataFormatError
+
+    with pytest.raises(DataFormatError, match=f"feed.csv row 3 column 'kW'.*{MAX_POWER_ENV}"):
+        check_power_w(250_000, path="feed.csv", row=3, column="kW")
+    monkeypatch.setenv(MAX_POWER_ENV, "1e6")
+    assert check_power_w(250_000, path="feed.csv") == 250_000
+    monkeypatch.setenv(MAX_POWER_ENV, "lots")
+    with pytest.raises(ConfigError, match=MAX_POWER_ENV):
+        check_power_w(1, path="feed.csv")
+
+
+def test_records_files_are_checked_like_every_reader(tmp_path: Path) -> None:
+    from greenci.errors import DataFormatError
+
+    path = tmp_path / "records.csv"
+    CsvSink(path).write(_intervals())
+    text = path.read_text()
+    path.write_text(text.replace("120.0", "1e308", 1))
+    with pytest.raises(DataFormatError, match=r"records.csv row 2 column 'power_w'"):
+        read_records(path)
+    path.write_text(text.replace("2024-03-01T12:00:30Z", "later", 1))
+    with pytest.raises(DataFormatError, match=r"records.csv row 2: .*not a time"):
+        read_records(path)
+    path.write_bytes(b"")
+    with pytest.raises(DataFormatError, match="empty"):
+        read_records(path)
+
+
+def test_a_records_file_that_cannot_take_the_records_is_left_as_it_was(tmp_path: Path) -> None:
+    from greenci.energy.records import check_records_file
+    from greenci.errors import DataFormatError
+
+    pytest.importorskip("pyarrow")
+    broken = tmp_path / "records.parquet"
+    broken.write_bytes(b"not parquet at all")
+    with pytest.raises(DataFormatError, match="records.parquet: cannot be read as Parquet"):
+        ParquetSink(broken).write(_intervals())
+    with pytest.raises(DataFormatError, match="records.parquet: cannot be read as Parquet"):
+        check_records_file(broken, field="output")
+    assert broken.read_bytes() == b"not parquet at all"
+    usage = tmp_path / "usage.csv"
+    usage.write_text("source,resource_id,metric\n")
+    with pytest.raises(InputError, match="output .*usage.csv: the file has columns") as info:
+        check_records_file(usage, field="output")
+    assert info.value.field == "output"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

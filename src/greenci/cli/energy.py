@@ -11,8 +11,6 @@ a summary table by default, ``--format csv|json`` to stdout, or ``-o FILE.csv|.p
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import sys
 from collections.abc import Sequence
@@ -25,16 +23,18 @@ from rich.console import Console
 from greenci.cli.support import friendly as _friendly
 from greenci.energy.records import EnergyRecord, UsageRecord, open_sink, records_to_rows, rows_to_csv_text
 from greenci.errors import InputError
+from greenci.jsonsafe import dumps
 
 __all__ = ["measure_command", "register", "telemetry_app"]
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, soft_wrap=False, width=None if sys.stderr.isatty() else 160)
+    return Console(stderr=True, soft_wrap=False, markup=False, highlight=False,
+                   width=None if sys.stderr.isatty() else 160)
 
 
 def _stdout() -> Console:
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    return Console(soft_wrap=False, markup=False, highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 # ====================================================================== measure
@@ -66,45 +66,25 @@ def measure_command(
     Example: greenci measure --region DE-LU -o run.json -- make test
     """
     from greenci.energy.meter import MeasureOptions
-    from greenci.usecases.measure import measure_command as measure_use_case
+    from greenci.usecases.measure import measure_and_save
 
     if report not in ("table", "json", "none"):
         raise InputError(f"--report {report!r} is unknown: use table, json or none")
-    if output is not None and output.suffix.lower() not in (".json", ".csv"):
-        raise InputError(f"-o {output}: the report is saved as .json or .csv")
-    sink = open_sink(records) if records is not None else None
     options = MeasureOptions(interval_s=interval_s, method=method, rapl_root=rapl_root, cpu_tdp_w=cpu_tdp_w,
                              idle_fraction=idle_fraction, ram_w_per_gb=ram_w_per_gb, gpu=gpu, all_gpus=all_gpus,
                              pue=pue, region=region, intensity_g_per_kwh=intensity_g_per_kwh)
-    result = measure_use_case(command, options, intensity_files=intensity or (), sink=sink)
-    if output is not None:
-        _save_report(result, output)
-    if report == "json":
-        typer.echo(json.dumps(result.summary(), indent=2, allow_nan=False, default=str), err=True)
-    elif report == "table":
+    result, notes = measure_and_save(command, options, intensity_files=intensity or (), output=output,
+                                     records=records)
+    if report == "table":
         _stderr().print(_measure_table(result))
+    if notes:
+        # the files were checked before the run and still failed: the measurement goes to stderr instead
+        doc = result.to_dict()
+        doc["notes"] = [*notes, "the measurement is printed here instead: save it from stderr"]
+        typer.echo(dumps(doc), err=True)
+    elif report == "json":
+        typer.echo(dumps(result.summary()), err=True)
     raise typer.Exit(result.exit_code or 0)
-
-
-def _save_report(result: Any, output: Path) -> None:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix.lower() == ".json":
-        output.write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False, default=str) + "\n",
-                          encoding="utf-8")
-        return
-    row = result.summary()
-    names = list(row)
-    exists = output.is_file() and output.stat().st_size > 0
-    if exists:
-        with output.open(newline="", encoding="utf-8") as fh:
-            header = next(csv.reader(fh), [])
-        if header != names:
-            raise InputError(f"{output}: its columns differ from greenci measure's: write to another file")
-    with output.open("a" if exists else "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=names)
-        if not exists:
-            writer.writeheader()
-        writer.writerow(row)
 
 
 def _fmt_kwh(kwh: float) -> str:
@@ -148,20 +128,28 @@ telemetry_app = typer.Typer(no_args_is_help=True,
 _FORMAT_HELP = "Without -o: table (summary), csv or json (the records) on stdout."
 
 
-def _emit(records: Sequence[EnergyRecord | UsageRecord], output: Path | None, fmt: str, title: str) -> None:
+def _check_output(output: Path | None, fmt: str, kind: type[EnergyRecord] | type[UsageRecord] = EnergyRecord) -> None:
+    """Refuse a bad ``--format`` or ``-o`` before anything is read or fetched."""
+    from greenci.energy.records import check_records_file
+
     if fmt not in ("table", "csv", "json"):
         raise InputError(f"--format {fmt!r} is unknown: use table, csv or json")
+    if output is not None:
+        check_records_file(output, field="output", kind=kind)
+
+
+def _emit(records: Sequence[EnergyRecord | UsageRecord], output: Path | None, fmt: str, title: str) -> None:
     if not records:
         raise InputError(f"{title}: no records to write")
     if output is not None:
         open_sink(output).write(records)
-        Console(stderr=True).print(f"wrote {len(records)} records to {output}", highlight=False)
+        _stderr().print(f"wrote {len(records)} records to {output}")
         return
     if fmt == "csv":
         typer.echo(rows_to_csv_text(records), nl=False)
     elif fmt == "json":
         _names, rows = records_to_rows(records)
-        typer.echo(json.dumps(rows, indent=2, allow_nan=False))
+        typer.echo(dumps(rows))
     else:
         _stdout().print(_summary_table(records, title))
 
@@ -203,10 +191,18 @@ def _t(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _energy_out(records: list[EnergyRecord], intervals: bool, max_gap_s: float | None) -> list[EnergyRecord]:
+def _energy_out(records: list[EnergyRecord], intervals: bool, max_gap_s: float | None,
+                sources: Sequence[object]) -> list[EnergyRecord]:
     from greenci.energy.records import to_intervals
 
-    return to_intervals(records, max_gap_s=max_gap_s) if intervals else records
+    if not intervals:
+        return records
+    out = to_intervals(records, max_gap_s=max_gap_s)
+    if records and not out:
+        raise InputError(f"{', '.join(map(str, sources))}: {len(records)} readings but no energy interval: --intervals "
+                         "needs two readings of one resource (within --max-gap-s) or a device's own average; "
+                         "leave --intervals out to see the readings")
+    return out
 
 
 _OUT = typer.Option(None, "-o", "--output", help="Write the records to a .csv or .parquet file.")
@@ -227,8 +223,9 @@ def telemetry_ipmi(
     """Power readings (and BMC averages) from ipmitool / FreeIPMI DCMI output."""
     from greenci.energy.ipmi import read_ipmi
 
+    _check_output(output, fmt)
     recs = [r for f in files for r in read_ipmi(f, host=host, at=at)]
-    _emit(_energy_out(recs, intervals, max_gap_s), output, fmt, "ipmi")
+    _emit(_energy_out(recs, intervals, max_gap_s, files), output, fmt, "ipmi")
 
 
 @telemetry_app.command("redfish")
@@ -251,6 +248,7 @@ def telemetry_redfish(
 
     if bool(files) == bool(url):
         raise InputError("give saved Redfish JSON files, or --url for a live BMC (not both)")
+    _check_output(output, fmt)
     if url:
         from greenci.config import load_settings
 
@@ -260,7 +258,7 @@ def telemetry_redfish(
             recs = client.read_chassis(chassis) if chassis else client.read_all()
     else:
         recs = [r for f in files or [] for r in read_redfish(f, chassis=chassis, at=at)]
-    _emit(_energy_out(recs, intervals, max_gap_s), output, fmt, "redfish")
+    _emit(_energy_out(recs, intervals, max_gap_s, files or [url]), output, fmt, "redfish")
 
 
 @telemetry_app.command("pdu")
@@ -275,8 +273,9 @@ def telemetry_pdu(
     """Energy from PDU CSV exports (meter differences, else the trapezoid of power readings)."""
     from greenci.energy.pdu import read_pdu_csv
 
+    _check_output(output, fmt)
     recs = [r for f in files for r in read_pdu_csv(f, resource=resource)]
-    _emit(_energy_out(recs, intervals, max_gap_s), output, fmt, "pdu")
+    _emit(_energy_out(recs, intervals, max_gap_s, files), output, fmt, "pdu")
 
 
 def _keystone(auth_url: str | None, username: str | None, password: str | None, project_name: str | None,
@@ -326,6 +325,7 @@ def telemetry_gnocchi(
     from greenci.config import load_settings
     from greenci.energy.gnocchi import GnocchiClient
 
+    _check_output(output, fmt, EnergyRecord if to_energy else UsageRecord)
     auth = _keystone(auth_url, username, password, project_name, project_id, user_domain_name, project_domain_name)
     settings = load_settings()
     with GnocchiClient(url, auth, region=region_name, timeout_s=settings.timeout_s,
@@ -362,6 +362,7 @@ def telemetry_ceilometer(
     from greenci.config import load_settings
     from greenci.energy.ceilometer import CeilometerClient
 
+    _check_output(output, fmt, UsageRecord)
     auth = _keystone(auth_url, username, password, project_name, project_id, user_domain_name, project_domain_name)
     settings = load_settings()
     with CeilometerClient(url, auth, region=region_name, timeout_s=settings.timeout_s,

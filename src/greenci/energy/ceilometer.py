@@ -11,11 +11,12 @@ with :mod:`~greenci.energy.gnocchi` (Ceilometer is type ``metering`` in the cata
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import httpx
 
-from greenci.energy.gnocchi import _AUTH_HINT, KeystoneAuth, _TokenClient
+from greenci.energy.gnocchi import _AUTH_HINT, KeystoneAuth, _finite, _TokenClient
 from greenci.energy.records import UsageRecord, utc_datetime
 from greenci.errors import InputError, SourceError
 from greenci.http import USER_AGENT, HttpSession, require, require_list
@@ -33,16 +34,20 @@ def parse_samples(body: Any, *, where: str = "ceilometer samples") -> list[Usage
         volume = require(s, "counter_volume", at)
         if volume is None:
             continue
-        if isinstance(volume, bool) or not isinstance(volume, (int, float)):
-            raise SourceError(f"{at}: counter_volume {volume!r} is not a number")
+        if isinstance(volume, bool) or not isinstance(volume, (int, float)) or not math.isfinite(_finite(volume)):
+            raise SourceError(f"{at}: counter_volume {str(volume)[:40]!r} is not a finite number")
         stamp = require(s, "timestamp", at)
         try:
             when = utc_datetime(stamp)
         except InputError:
             raise SourceError(f"{at}: timestamp {stamp!r} is not ISO 8601") from None
-        out.append(UsageRecord(source=SOURCE, resource_id=str(require(s, "resource_id", at)),
-                               metric=str(require(s, "counter_name", at)), start=when, end=when, value=float(volume),
-                               unit=str(s.get("counter_unit") or ""), aggregation=str(s.get("counter_type") or "")))
+        try:
+            out.append(UsageRecord(source=SOURCE, resource_id=str(require(s, "resource_id", at)),
+                                   metric=str(require(s, "counter_name", at)), start=when, end=when,
+                                   value=float(volume), unit=str(s.get("counter_unit") or ""),
+                                   aggregation=str(s.get("counter_type") or "")))
+        except InputError as exc:
+            raise SourceError(f"{at}: {exc}") from None
     out.sort(key=lambda r: (r.resource_id, r.metric, r.start))
     return out
 

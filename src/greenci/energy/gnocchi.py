@@ -23,6 +23,7 @@ interval), ``memory.usage`` is MB; see :mod:`~greenci.energy.power_model` to tur
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
@@ -31,7 +32,7 @@ from typing import Any
 import httpx
 
 from greenci.config import Secret, as_secret
-from greenci.energy.records import UsageRecord, utc_datetime
+from greenci.energy.records import MAX_SPAN_S, UsageRecord, utc_datetime
 from greenci.errors import AuthenticationError, InputError, SourceError
 from greenci.http import USER_AGENT, HttpSession, HttpSourceClient, require, require_list
 
@@ -169,18 +170,31 @@ def parse_measures(points: Any, *, resource_id: str, metric: str, unit: str = ""
         stamp, gran, value = point
         if value is None:
             continue
-        if isinstance(gran, bool) or not isinstance(gran, (int, float)) or gran < 0:
-            raise SourceError(f"{where} item {i}: granularity {gran!r} is not a number of seconds")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SourceError(f"{where} item {i}: value {value!r} is not a number")
+        if (isinstance(gran, bool) or not isinstance(gran, (int, float))
+                or not 0 <= _finite(gran) <= MAX_SPAN_S):
+            raise SourceError(f"{where} item {i}: granularity {str(gran)[:40]!r} is not a number of seconds "
+                              f"from 0 to {MAX_SPAN_S:g}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(_finite(value)):
+            raise SourceError(f"{where} item {i}: value {str(value)[:40]!r} is not a finite number")
         try:
             start = utc_datetime(stamp)
-        except InputError:
-            raise SourceError(f"{where} item {i}: timestamp {stamp!r} is not ISO 8601") from None
-        out.append(UsageRecord(source=SOURCE, resource_id=resource_id, metric=metric, start=start,
-                               end=start + timedelta(seconds=float(gran)), value=float(value), unit=unit,
-                               aggregation=aggregation))
+            end = start + timedelta(seconds=float(gran))
+        except (InputError, OverflowError):
+            raise SourceError(f"{where} item {i}: timestamp {str(stamp)[:60]!r} is not ISO 8601") from None
+        try:
+            out.append(UsageRecord(source=SOURCE, resource_id=resource_id, metric=metric, start=start,
+                                   end=end, value=float(value), unit=unit, aggregation=aggregation))
+        except InputError as exc:
+            raise SourceError(f"{where} item {i}: {exc}") from None
     return out
+
+
+def _finite(number: float) -> float:
+    """``float(number)``, infinite for an integer too large for a float."""
+    try:
+        return float(number)
+    except OverflowError:
+        return math.inf
 
 
 def parse_aggregates(body: Any, *, label: str = "aggregated", unit: str = "") -> list[UsageRecord]:

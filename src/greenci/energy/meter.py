@@ -49,13 +49,19 @@ from greenci.energy.sampling import Sample, Sampler
 from greenci.errors import ConfigError, InputError
 from greenci.grid import IntensityGrid
 
-__all__ = ["CommandNotExecutableError", "CommandNotFoundError", "MeasureOptions", "MeasureResult", "Measurement",
-           "MethodChoice", "build_result", "measure", "run_measured", "select_method"]
+__all__ = ["SUMMARY_FIELDS", "CommandNotExecutableError", "CommandNotFoundError", "MeasureOptions", "MeasureResult",
+           "Measurement", "MethodChoice", "build_result", "measure", "run_measured", "select_method"]
 
 logger = logging.getLogger("greenci.energy.meter")
 
 Method = Literal["rapl", "model"]
 SOURCE = "greenci-measure"
+#: the keys of :meth:`MeasureResult.summary`, in order: the columns of a ``-o runs.csv`` report
+SUMMARY_FIELDS = ("command", "exit_code", "started_at", "ended_at", "duration_s", "method", "method_note", "cpu_kwh",
+                  "ram_kwh", "gpu_kwh", "energy_kwh", "pue", "facility_energy_kwh", "emissions_g",
+                  "intensity_g_per_kwh", "intensity_source", "region", "synthetic", "signal", "cpu_seconds",
+                  "peak_rss_bytes", "samples", "interval_s", "cpu_model", "cpu_tdp_w", "cpu_tdp_source",
+                  "logical_cpus", "gpus", "sampler_cpu_s")
 
 
 class CommandNotFoundError(InputError):

@@ -14,29 +14,38 @@ resource (optional) ``outlet``, ``outlet_name``, ``device``, ``pdu``, ``name``, 
 
 At least one of power or meter is needed. Each row becomes a reading (power and/or meter);
 :func:`greenci.energy.records.to_intervals` makes energy intervals from them: meter differences when
-there is a meter (a falling meter is a reset and that interval is left out), else the trapezoid of power.
-An empty cell is a missing value; a negative or non-numeric one is refused with its row number.
+there is a meter (a falling meter is a reset: that stretch gets the trapezoid of power when the rows have
+power, else it is left out), else the trapezoid of power.
+An empty cell is a missing value. Refused with the file, row and column: a time that is not one, a
+power that is negative, not finite or above :func:`~greenci.energy.records.max_power_w`, a meter that
+is negative or not finite, a row with fewer cells than the header (or more, not empty).
+
+The file's start is sniffed first (:mod:`greenci.energy.sniff`): binary data, or a first line without a
+time and a power or meter column, is refused before the rest is read; rows are then read one by one.
 """
 
 from __future__ import annotations
 
 import csv
-import math
 import os
 from pathlib import Path
 
-from greenci.energy.records import EnergyRecord, utc_datetime
+from greenci.energy.records import EnergyRecord, check_meter_kwh, check_power_w, utc_datetime
+from greenci.energy.sniff import lines, open_text
 from greenci.errors import DataFormatError, InputError
 
 __all__ = ["SOURCE", "read_pdu_csv"]
 
 SOURCE = "pdu-csv"
+_FORMAT = "a PDU CSV export (a time column and watts, kW, kWh or Wh)"
 _TIME = ("timestamp", "time", "datetime", "date", "date/time", "date time")
 _POWER_W = ("watts", "power_w", "power (w)", "active power (w)", "power", "w")
 _POWER_KW = ("kw", "power_kw", "power (kw)", "active power (kw)")
 _METER_KWH = ("kwh", "energy_kwh", "energy (kwh)", "active energy (kwh)", "energy")
 _METER_WH = ("wh", "energy_wh", "energy (wh)")
 _RESOURCE = ("outlet", "outlet_name", "device", "pdu", "name", "id")
+#: epoch seconds beyond this (2100-01-01) are not a PDU's time (milliseconds, most likely)
+_LAST_EPOCH_S = 4102444800.0
 
 
 def _find(header: list[str], names: tuple[str, ...]) -> int | None:
@@ -47,65 +56,102 @@ def _find(header: list[str], names: tuple[str, ...]) -> int | None:
     return None
 
 
-def _value(cell: str, factor: float, where: str, row: int, column: str) -> float | None:
-    text = cell.strip()
-    if not text:
-        return None
+def _number(text: str, where: str, row: int, column: str) -> float:
     try:
-        v = float(text)
+        return float(text)
     except ValueError:
         raise DataFormatError(f"{text!r} is not a number", path=where, row=row, column=column) from None
-    if not math.isfinite(v) or v < 0:
-        raise DataFormatError(f"{text!r} must be a finite number >= 0", path=where, row=row, column=column)
-    return v * factor
+
+
+def _time(cell: str, where: str, row: int, column: str) -> object:
+    text = cell.strip()
+    if _is_number(text):
+        seconds = float(text)
+        if not 0 <= seconds < _LAST_EPOCH_S:
+            hint = " (epoch milliseconds? divide by 1000)" if _LAST_EPOCH_S <= seconds < 1e16 else ""
+            raise DataFormatError(f"{text!r} is not a time{hint}: use ISO 8601 or epoch seconds", path=where,
+                                  row=row, column=column)
+        return seconds
+    return text
+
+
+def _delimiter(first: str) -> str:
+    counts = {d: first.count(d) for d in (",", ";", "\t")}
+    return max(counts, key=lambda d: (counts[d], d == ","))
 
 
 def read_pdu_csv(path: str | os.PathLike[str], *, resource: str | None = None) -> list[EnergyRecord]:
     """Power and meter readings from a PDU CSV export (see the module doc for the columns accepted)."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such file: check the path")
-    text = p.read_text(encoding="utf-8-sig", errors="replace")
-    first = text.splitlines()[0] if text else ""
-    delimiter = ";" if first.count(";") > first.count(",") else ","
-    rows = list(csv.reader(text.splitlines(), delimiter=delimiter))
-    if not rows:
-        raise DataFormatError("the file is empty", path=str(p))
-    header = rows[0]
-    t_col = _find(header, _TIME)
-    if t_col is None:
-        raise DataFormatError(f"no time column (one of {', '.join(_TIME)}) in header {header}", path=str(p))
-    power = [(c, f, header[c]) for names, f in ((_POWER_W, 1.0), (_POWER_KW, 1000.0))
-             if (c := _find(header, names)) is not None]
-    meter = [(c, f, header[c]) for names, f in ((_METER_KWH, 1.0), (_METER_WH, 1e-3))
-             if (c := _find(header, names)) is not None]
-    if not power and not meter:
-        raise DataFormatError(f"no power (watts, kW) or energy meter (kWh, Wh) column in header {header}: see "
-                              "greenci.energy.pdu for the names accepted", path=str(p))
-    r_col = _find(header, _RESOURCE)
-    default_resource = resource or p.stem
+    where = str(p)
+    with open_text(p, fmt=_FORMAT) as (fh, head):
+        first = next((line for line in head.splitlines() if line.strip()), "")
+        delimiter = _delimiter(first)
+        reader = csv.reader(lines(fh, where, keep_ends=True), delimiter=delimiter)
+        try:
+            header = next((row for row in reader if any(cell.strip() for cell in row)), [])
+            if not header:
+                raise DataFormatError(f"the file is empty: expected {_FORMAT}", path=where)
+            t_col = _find(header, _TIME)
+            if t_col is None:
+                raise DataFormatError(f"no time column (one of {', '.join(_TIME)}) in header {header[:12]}: "
+                                      f"expected {_FORMAT}", path=where)
+            power = [(c, f, header[c]) for names, f in ((_POWER_W, 1.0), (_POWER_KW, 1000.0))
+                     if (c := _find(header, names)) is not None]
+            meter = [(c, f, header[c]) for names, f in ((_METER_KWH, 1.0), (_METER_WH, 1e-3))
+                     if (c := _find(header, names)) is not None]
+            if not power and not meter:
+                raise DataFormatError(f"no power (watts, kW) or energy meter (kWh, Wh) column in header "
+                                      f"{header[:12]}: see greenci.energy.pdu for the names accepted", path=where)
+            r_col = _find(header, _RESOURCE)
+            out = _rows(reader, header, t_col, power, meter, r_col, resource or p.stem, where)
+        except csv.Error as exc:
+            raise DataFormatError(f"is not CSV from line {reader.line_num} on ({exc})", path=where) from None
+    if not out:
+        raise DataFormatError("no readings: every power and meter cell is empty", path=where)
+    return out
+
+
+def _rows(reader: object, header: list[str], t_col: int, power: list[tuple[int, float, str]],
+          meter: list[tuple[int, float, str]], r_col: int | None, default_resource: str,
+          where: str) -> list[EnergyRecord]:
     out: list[EnergyRecord] = []
-    for i, row in enumerate(rows[1:], start=2):
+    for row in reader:  # type: ignore[attr-defined]
+        i = reader.line_num  # type: ignore[attr-defined]
         if not any(cell.strip() for cell in row):
             continue
         if len(row) < len(header):
-            raise DataFormatError(f"has {len(row)} cells, the header {len(header)}", path=str(p), row=i)
-        cell = row[t_col].strip()
+            raise DataFormatError(f"has {len(row)} cells, the header {len(header)}: the row is cut short",
+                                  path=where, row=i)
+        if any(cell.strip() for cell in row[len(header):]):
+            raise DataFormatError(f"has {len(row)} cells, the header {len(header)}: the columns do not line up",
+                                  path=where, row=i)
+        cell = row[t_col]
+        when = _time(cell, where, i, header[t_col])
         try:
-            stamp = utc_datetime(float(cell) if _is_number(cell) else cell)
+            stamp = utc_datetime(when)
         except InputError:
-            raise DataFormatError(f"{cell!r} is not a time (ISO 8601 or epoch seconds)", path=str(p), row=i,
+            raise DataFormatError(f"{cell.strip()!r} is not a time (ISO 8601 or epoch seconds)", path=where, row=i,
                                   column=header[t_col]) from None
-        watts = next((v for c, f, name in power if (v := _value(row[c], f, str(p), i, name)) is not None), None)
-        kwh = next((v for c, f, name in meter if (v := _value(row[c], f, str(p), i, name)) is not None), None)
+        watts = kwh = None
+        for c, f, name in power:
+            text = row[c].strip()
+            if text:
+                value = check_power_w(_number(text, where, i, name) * f, path=where, row=i, column=name,
+                                      text=text)
+                watts = value if watts is None else watts
+        for c, f, name in meter:
+            text = row[c].strip()
+            if text:
+                value = check_meter_kwh(_number(text, where, i, name) * f, path=where, row=i, column=name,
+                                        text=text)
+                kwh = value if kwh is None else kwh
         if watts is None and kwh is None:
             continue
         rid = row[r_col].strip() if r_col is not None and row[r_col].strip() else default_resource
         out.append(EnergyRecord(source=SOURCE, resource_id=rid, start=stamp, end=stamp, power_w=watts,
                                 meter_kwh=kwh, component="outlet" if r_col is not None else "total",
                                 method="PDU export"))
-    if not out:
-        raise DataFormatError("no readings: every power and meter cell is empty", path=str(p))
     return out
 
 

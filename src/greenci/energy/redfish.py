@@ -15,15 +15,23 @@ Shapes read (DMTF Redfish schemas):
 Readings carry no time except a Sensor's ``ReadingTime``, so each is stamped ``at``: the HTTP
 response's ``Date`` for live reads, the file's modification time for saved JSON, or what you pass.
 Two snapshots of a meter become energy with :func:`greenci.energy.records.to_intervals`.
+
+Every number read is checked, and a bad one is refused with the file and the JSON path of the value
+(``PowerControl/0/PowerConsumedWatts``): watts must be finite, from 0 to
+:func:`~greenci.energy.records.max_power_w`; meters finite and not negative; ``IntervalInMin`` a finite
+positive duration; a value of the wrong type (text, an object) where a number belongs is refused too,
+``null`` is "no reading". A file is sniffed first: it must be text starting with ``{`` or ``[`` and at
+most :data:`MAX_JSON_BYTES`; ``NaN`` and ``Infinity`` (not JSON) are refused.
 """
 
 from __future__ import annotations
 
 import email.utils
 import json
+import math
 import os
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,26 +39,52 @@ from typing import Any
 import httpx
 
 from greenci.config import Secret, as_secret
-from greenci.energy.records import EnergyRecord, utc_datetime
+from greenci.energy.records import EnergyRecord, check_meter_kwh, check_power_w, check_span_s, utc_datetime
+from greenci.energy.sniff import open_text
 from greenci.errors import DataFormatError, InputError, SourceError
 from greenci.http import USER_AGENT, HttpSession, HttpSourceClient
 
-__all__ = ["SOURCE", "RedfishClient", "parse_redfish", "read_redfish"]
+__all__ = ["MAX_JSON_BYTES", "SOURCE", "RedfishClient", "parse_redfish", "read_redfish"]
 
 SOURCE = "redfish"
+#: a saved Redfish file larger than this is not a handful of resources: refused before it is parsed
+MAX_JSON_BYTES = 64 * 1024 * 1024
+_FORMAT = "saved Redfish JSON (Power, PowerSubsystem, EnvironmentMetrics, PowerSupplyMetrics or Sensor)"
 _ENERGY_UNITS = {"EnergykWh": 1.0, "EnergyWh": 1e-3, "EnergyJoules": 1 / 3.6e6}
 
+Check = Callable[..., float]
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+
+def _join(pointer: str, key: object) -> str:
+    return f"{pointer}/{key}" if pointer else str(key)
+
+
+def _number(obj: Mapping[str, Any], key: str, where: str, pointer: str, check: Check,
+            factor: float = 1.0) -> float | None:
+    """``obj[key]`` checked by ``check`` (after ``* factor``); None when absent or null."""
+    value = obj.get(key)
+    if value is None:
         return None
-    return float(value) if value >= 0 else None
+    column = _join(pointer, key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DataFormatError(f"{str(value)[:40]!r} is not a number: a Redfish reading is a number or null",
+                              path=where, column=column)
+    try:
+        number = float(value) * factor
+    except OverflowError:
+        number = math.inf
+    return check(number, path=where, column=column, text=str(value)[:40])
 
 
-def _excerpt(obj: Any, key: str) -> float | None:
-    """``obj[key]["Reading"]`` of a Sensor excerpt, or None."""
+def _excerpt(obj: Any, key: str, where: str, pointer: str, check: Check) -> float | None:
+    """``obj[key]["Reading"]`` of a Sensor excerpt, checked; None when absent or null."""
     inner = obj.get(key) if isinstance(obj, Mapping) else None
-    return _number(inner.get("Reading")) if isinstance(inner, Mapping) else None
+    if inner is None:
+        return None
+    if not isinstance(inner, Mapping):
+        raise DataFormatError(f"{str(inner)[:40]!r} is not a sensor excerpt (an object with a Reading)",
+                              path=where, column=_join(pointer, key))
+    return _number(inner, "Reading", where, _join(pointer, key), check)
 
 
 def _kind(doc: Mapping[str, Any]) -> str:
@@ -71,28 +105,42 @@ def _kind(doc: Mapping[str, Any]) -> str:
     return ""
 
 
-def parse_redfish(doc: Any, *, chassis: str, at: object, where: str = "redfish") -> list[EnergyRecord]:
+def _when(at: object) -> datetime:
+    try:
+        return utc_datetime(at, where="at")
+    except InputError as exc:
+        raise InputError(str(exc), field="at") from None
+
+
+def parse_redfish(doc: Any, *, chassis: str, at: object, where: str = "redfish",
+                  pointer: str = "") -> list[EnergyRecord]:
     """Records from one Redfish resource (Power, EnvironmentMetrics, PowerSupplyMetrics, Sensor, or a
-    PowerSubsystem whose ``PowerSupplies`` were expanded with their ``Metrics``)."""
+    PowerSubsystem whose ``PowerSupplies`` were expanded with their ``Metrics``).
+
+    ``where`` names the file (or URL) in errors, ``pointer`` the resource's place in it (``0`` for the first
+    of a JSON array); values are named by their JSON path from there.
+    """
     if not isinstance(doc, Mapping):
-        raise DataFormatError("expected a Redfish resource (a JSON object)", path=where)
-    stamp = utc_datetime(at, where=f"{where} time")
+        raise DataFormatError("expected a Redfish resource (a JSON object)", path=where, column=pointer or None)
+    stamp = _when(at)
     kind = _kind(doc)
     if kind == "Power":
-        return _power(doc, chassis, stamp, where)
+        return _power(doc, chassis, stamp, where, pointer)
     if kind == "EnvironmentMetrics":
-        return _readings(chassis, stamp, "total", _excerpt(doc, "PowerWatts"), _excerpt(doc, "EnergykWh"),
-                         "EnvironmentMetrics")
+        return _readings(chassis, stamp, "total", _excerpt(doc, "PowerWatts", where, pointer, check_power_w),
+                         _excerpt(doc, "EnergykWh", where, pointer, check_meter_kwh), "EnvironmentMetrics")
     if kind == "PowerSupplyMetrics":
         psu = str(doc.get("Id") or "psu")
         return _readings(f"{chassis}/{_psu_name(doc)}" if psu == "Metrics" else f"{chassis}/{psu}", stamp, "psu",
-                         _excerpt(doc, "InputPowerWatts"), _excerpt(doc, "EnergykWh"), "PowerSupplyMetrics")
+                         _excerpt(doc, "InputPowerWatts", where, pointer, check_power_w),
+                         _excerpt(doc, "EnergykWh", where, pointer, check_meter_kwh), "PowerSupplyMetrics")
     if kind == "Sensor":
-        return _sensor(doc, chassis, stamp)
+        return _sensor(doc, chassis, stamp, where, pointer)
     if kind == "PowerSubsystem":
-        return _power_subsystem(doc, chassis, stamp, where)
+        return _power_subsystem(doc, chassis, stamp, where, pointer)
     raise DataFormatError("not a Redfish Power, PowerSubsystem, EnvironmentMetrics, PowerSupplyMetrics or Sensor "
-                          f"resource (@odata.type {doc.get('@odata.type')!r})", path=where)
+                          f"resource (@odata.type {str(doc.get('@odata.type'))[:60]!r})", path=where,
+                          column=pointer or None)
 
 
 def _psu_name(doc: Mapping[str, Any]) -> str:
@@ -113,69 +161,102 @@ def _readings(resource: str, stamp: datetime, component: str, power_w: float | N
     return out
 
 
-def _power(doc: Mapping[str, Any], chassis: str, stamp: datetime, where: str) -> list[EnergyRecord]:
-    controls = doc.get("PowerControl") or []
-    if not isinstance(controls, list):
-        raise DataFormatError("PowerControl is not an array", path=where)
+def _array(doc: Mapping[str, Any], key: str, where: str, pointer: str) -> list[Any]:
+    value = doc.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise DataFormatError(f"{key} is not an array", path=where, column=_join(pointer, key))
+    return value
+
+
+def _minutes(minutes: float, *, path: str | None, column: str | None, text: str | None = None) -> float:
+    return check_span_s(minutes * 60.0, path=path, column=column, text=f"{text} min" if text else None) / 60.0
+
+
+def _power(doc: Mapping[str, Any], chassis: str, stamp: datetime, where: str, pointer: str) -> list[EnergyRecord]:
+    controls = _array(doc, "PowerControl", where, pointer)
     out: list[EnergyRecord] = []
     for i, pc in enumerate(controls):
         if not isinstance(pc, Mapping):
             continue
+        at = _join(pointer, f"PowerControl/{i}")
         member = str(pc.get("MemberId") or i)
         resource = chassis if len(controls) == 1 else f"{chassis}/PowerControl/{member}"
-        watts = _number(pc.get("PowerConsumedWatts"))
+        watts = _number(pc, "PowerConsumedWatts", where, at, check_power_w)
         if watts is not None:
             out.append(EnergyRecord(source=SOURCE, resource_id=resource, start=stamp, end=stamp, power_w=watts,
                                     method="PowerControl.PowerConsumedWatts"))
         metrics = pc.get("PowerMetrics")
         if isinstance(metrics, Mapping):
-            minutes = _number(metrics.get("IntervalInMin"))
-            avg = _number(metrics.get("AverageConsumedWatts"))
+            m_at = _join(at, "PowerMetrics")
+            minutes = _number(metrics, "IntervalInMin", where, m_at, _minutes)
+            avg = _number(metrics, "AverageConsumedWatts", where, m_at, check_power_w)
             if minutes and avg is not None:
                 span = minutes * 60.0
                 out.append(EnergyRecord(source=SOURCE, resource_id=resource, start=stamp - timedelta(seconds=span),
                                         end=stamp, energy_kwh=avg * span / 3.6e6, power_w=avg,
                                         method=f"PowerMetrics.AverageConsumedWatts over {minutes:g} min"))
-    for i, psu in enumerate(doc.get("PowerSupplies") or []):
-        if isinstance(psu, Mapping) and _number(psu.get("PowerInputWatts")) is not None:
+    for i, psu in enumerate(_array(doc, "PowerSupplies", where, pointer)):
+        if not isinstance(psu, Mapping):
+            continue
+        watts = _number(psu, "PowerInputWatts", where, _join(pointer, f"PowerSupplies/{i}"), check_power_w)
+        if watts is not None:
             name = str(psu.get("MemberId") or psu.get("Name") or i)
             out.append(EnergyRecord(source=SOURCE, resource_id=f"{chassis}/PowerSupplies/{name}", start=stamp,
-                                    end=stamp, power_w=_number(psu.get("PowerInputWatts")), component="psu",
-                                    method="PowerSupplies.PowerInputWatts"))
+                                    end=stamp, power_w=watts, component="psu", method="PowerSupplies.PowerInputWatts"))
     if not out:
         raise DataFormatError("the Power resource has no PowerConsumedWatts or PowerMetrics reading (the BMC may "
-                              "not meter power)", path=where)
+                              "not meter power)", path=where, column=pointer or None)
     return out
 
 
-def _sensor(doc: Mapping[str, Any], chassis: str, stamp: datetime) -> list[EnergyRecord]:
+def _sensor(doc: Mapping[str, Any], chassis: str, stamp: datetime, where: str,
+            pointer: str) -> list[EnergyRecord]:
     kind = str(doc.get("ReadingType", ""))
-    value = _number(doc.get("Reading"))
-    if value is None:
+    if kind != "Power" and kind not in _ENERGY_UNITS:
         return []
-    when = utc_datetime(doc["ReadingTime"]) if isinstance(doc.get("ReadingTime"), str) else stamp
+    when = stamp
+    reading_time = doc.get("ReadingTime")
+    if reading_time is not None:
+        try:
+            if not isinstance(reading_time, str):
+                raise InputError("not text")
+            when = utc_datetime(reading_time)
+        except InputError:
+            raise DataFormatError(f"{str(reading_time)[:40]!r} is not a time: Redfish gives ISO 8601, e.g. "
+                                  "2024-03-01T12:00:00Z", path=where, column=_join(pointer, "ReadingTime")) from None
     resource = f"{chassis}/Sensors/{doc.get('Id', 'sensor')}"
     if kind == "Power":
-        return _readings(resource, when, "total", value, None, "Sensor Power")
-    if kind in _ENERGY_UNITS:
-        return _readings(resource, when, "total", None, value * _ENERGY_UNITS[kind], f"Sensor {kind}")
-    return []
+        return _readings(resource, when, "total", _number(doc, "Reading", where, pointer, check_power_w), None,
+                         "Sensor Power")
+    meter = _number(doc, "Reading", where, pointer, check_meter_kwh, factor=_ENERGY_UNITS[kind])
+    return _readings(resource, when, "total", None, meter, f"Sensor {kind}")
 
 
-def _power_subsystem(doc: Mapping[str, Any], chassis: str, stamp: datetime, where: str) -> list[EnergyRecord]:
+def _power_subsystem(doc: Mapping[str, Any], chassis: str, stamp: datetime, where: str,
+                     pointer: str) -> list[EnergyRecord]:
     supplies = doc.get("PowerSupplies")
-    members = supplies.get("Members") if isinstance(supplies, Mapping) else None
+    members = _array(supplies, "Members", where, _join(pointer, "PowerSupplies")) \
+        if isinstance(supplies, Mapping) else []
     out: list[EnergyRecord] = []
-    for m in members or []:
+    for i, m in enumerate(members):
         metrics = m.get("Metrics") if isinstance(m, Mapping) else None
         if isinstance(metrics, Mapping) and ("InputPowerWatts" in metrics or "EnergykWh" in metrics):
+            assert isinstance(m, Mapping)
+            at = _join(pointer, f"PowerSupplies/Members/{i}/Metrics")
             name = str(m.get("Id") or m.get("Name") or "psu")
-            out += _readings(f"{chassis}/{name}", stamp, "psu", _excerpt(metrics, "InputPowerWatts"),
-                             _excerpt(metrics, "EnergykWh"), "PowerSupplyMetrics")
+            out += _readings(f"{chassis}/{name}", stamp, "psu", _excerpt(metrics, "InputPowerWatts", where, at,
+                                                                         check_power_w),
+                             _excerpt(metrics, "EnergykWh", where, at, check_meter_kwh), "PowerSupplyMetrics")
     if not out:
         raise DataFormatError("this PowerSubsystem holds links, not readings: save PowerSupplies/{id}/Metrics and "
-                              "EnvironmentMetrics, or read the BMC live with --url", path=where)
+                              "EnvironmentMetrics, or read the BMC live with --url", path=where, column=pointer or None)
     return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def read_redfish(path: str | os.PathLike[str], *, chassis: str | None = None, at: object | None = None
@@ -186,17 +267,32 @@ def read_redfish(path: str | os.PathLike[str], *, chassis: str | None = None, at
     file's modification time.
     """
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such file: check the path")
+    where = str(p)
+    when = _when(at) if at is not None else None
+    with open_text(p, fmt=_FORMAT) as (fh, head):
+        if not head.lstrip().startswith(("{", "[")):
+            raise DataFormatError(f"does not start with '{{' or '[': expected {_FORMAT}", path=where)
+        size = p.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise DataFormatError(f"is {size} bytes, more than the {MAX_JSON_BYTES} a file of Redfish resources "
+                                  "needs: save each resource (or a few) on its own", path=where)
+        text = fh.read()
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
+        doc = json.loads(text, parse_constant=_no_constant)
     except ValueError as exc:
-        raise DataFormatError(f"not JSON ({exc})", path=str(p)) from None
-    when = at if at is not None else datetime.fromtimestamp(p.stat().st_mtime, UTC)
+        raise DataFormatError(f"not JSON ({exc})", path=where) from None
+    except RecursionError:
+        raise DataFormatError("not Redfish JSON: nested too deeply", path=where) from None
+    if when is None:
+        when = datetime.fromtimestamp(p.stat().st_mtime, UTC)
     docs = doc if isinstance(doc, list) else [doc]
     out: list[EnergyRecord] = []
-    for d in docs:
-        out += parse_redfish(d, chassis=chassis or _chassis_id(d) or p.stem, at=when, where=str(p))
+    for i, d in enumerate(docs):
+        out += parse_redfish(d, chassis=chassis or _chassis_id(d) or p.stem, at=when, where=where,
+                             pointer=str(i) if isinstance(doc, list) else "")
+    if not out:
+        raise DataFormatError("no power or energy reading in the file (every reading is null, or the sensors are "
+                              "not power or energy sensors)", path=where)
     return out
 
 
@@ -271,8 +367,10 @@ class RedfishClient(HttpSourceClient):
                     if metrics:
                         body, at = self._get(metrics)
                         name = str(psu.get("Id") or metrics.rstrip("/").split("/")[-2])
+                        src = f"redfish {metrics}"
                         out += _readings(f"{chassis}/{name}", utc_datetime(at), "psu",
-                                         _excerpt(body, "InputPowerWatts"), _excerpt(body, "EnergykWh"),
+                                         _excerpt(body, "InputPowerWatts", src, "", check_power_w),
+                                         _excerpt(body, "EnergykWh", src, "", check_meter_kwh),
                                          "PowerSupplyMetrics")
         power = _link(doc, "Power")
         if not out and power:

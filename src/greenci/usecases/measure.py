@@ -1,16 +1,33 @@
 """Measure a command: what ``greenci measure`` calls. Intensity files are read here, at the edge, so the
-meter takes a grid in and never reads a file (DESIGN.md: measurement takes intensity in)."""
+meter takes a grid in and never reads a file (DESIGN.md: measurement takes intensity in).
+
+A measured command runs once and cannot be run again, so its result is never lost to an output file:
+:func:`check_outputs` refuses a bad report or records path *before* the command starts, and
+:func:`measure_and_save` writes them after it, turning a write that still fails (the folder was removed
+meanwhile, the disk is full) into a note next to the result instead of an exception.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
-from greenci.energy.meter import MeasureOptions, MeasureResult, run_measured
-from greenci.energy.records import RecordSink
-from greenci.errors import InputError
+from greenci.energy.meter import SUMMARY_FIELDS, MeasureOptions, MeasureResult, run_measured
+from greenci.energy.records import RecordSink, check_records_file, open_sink
+from greenci.errors import GreenciError, InputError
 from greenci.grid import IntensityGrid
+from greenci.jsonsafe import dumps, finite
+from greenci.outputs import append_line, check_file, write_text
+
+__all__ = ["REPORT_SUFFIXES", "check_outputs", "intensity_for", "measure_and_save", "measure_command",
+           "save_report"]
+
+#: a report is saved as JSON (one run, with its power profile) or CSV (a row per run, appended)
+REPORT_SUFFIXES = (".json", ".csv")
 
 
 def intensity_for(files: Sequence[str | os.PathLike[str]], region: str | None) -> IntensityGrid:
@@ -42,3 +59,87 @@ def measure_command(command: Sequence[str], options: MeasureOptions | None = Non
                              field=("intensity_g_per_kwh", "intensity"))
         opts = replace(opts, intensity=intensity_for(intensity_files, opts.region))
     return run_measured(command, opts, sink=sink)
+
+
+# ====================================================================== outputs
+def _csv_columns(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
+        first = fh.readline(65536)
+    return next(csv.reader([first]), []) if first.strip() else []
+
+
+def check_outputs(output: Path | None = None, records: Path | None = None) -> None:
+    """Refuse, before anything runs, a report path (``output``) or records path that cannot be written.
+
+    The suffix, a writable place, and an existing CSV report's or records file's columns are checked.
+    """
+    if output is not None:
+        output = check_file(Path(output), field="output", suffixes=REPORT_SUFFIXES)
+        if output.suffix.lower() == ".csv" and output.is_file() and output.stat().st_size > 0:
+            columns = _csv_columns(output)
+            if columns != list(SUMMARY_FIELDS):
+                raise InputError(f"output {output}: its columns ({', '.join(columns[:6])}{', ...' if columns else ''})"
+                                 " are not greenci measure's: write the report to another file", field="output")
+    if records is not None:
+        check_records_file(Path(records), field="records")
+    if output is not None and records is not None and Path(output).resolve() == Path(records).resolve():
+        raise InputError(f"records {records} is also the report file: give them different files", field="records")
+
+
+def save_report(result: MeasureResult, output: Path) -> None:
+    """The report to ``output``: ``.json`` written whole (temporary name + rename), ``.csv`` one row appended.
+
+    A CSV row goes in one ``O_APPEND`` write under a header that must be greenci measure's: the rows
+    already there are never rewritten, and runs appending at once do not interleave.
+    """
+    output = Path(output)
+    if output.suffix.lower() == ".json":
+        write_text(output, dumps(result.to_dict()) + "\n")
+        return
+    row = finite(result.summary())
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(SUMMARY_FIELDS))
+    exists = output.is_file() and output.stat().st_size > 0
+    if not exists:
+        writer.writeheader()
+        writer.writerow(row)
+        write_text(output, buf.getvalue())
+        return
+    if _csv_columns(output) != list(SUMMARY_FIELDS):
+        raise InputError(f"output {output}: its columns differ from greenci measure's: write to another file",
+                         field="output")
+    writer.writerow(row)
+    with output.open("rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        newline = fh.read(1) in (b"\n", b"\r")
+    append_line(output, buf.getvalue() if newline else "\r\n" + buf.getvalue())
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    return str(exc)
+
+
+def measure_and_save(command: Sequence[str], options: MeasureOptions | None = None, *,
+                     intensity_files: Sequence[str | os.PathLike[str]] = (), output: Path | None = None,
+                     records: Path | None = None) -> tuple[MeasureResult, list[str]]:
+    """Check ``output`` and ``records``, run and measure ``command``, then save the report and the records.
+
+    Returns the result and one note per file that could not be written after the run (the command's
+    result and exit code are never lost to a write): the caller shows the result some other way.
+    """
+    check_outputs(output, records)
+    result = measure_command(command, options, intensity_files=intensity_files)
+    notes: list[str] = []
+    if records is not None:
+        try:
+            open_sink(records).write(result.records())
+        except (OSError, GreenciError) as exc:
+            notes.append(f"the records were not written to {records} ({_why(exc)})")
+    if output is not None:
+        try:
+            save_report(result, Path(output))
+        except (OSError, GreenciError) as exc:
+            notes.append(f"the report was not written to {output} ({_why(exc)})")
+    return result, notes
