@@ -233,7 +233,8 @@ class WindowEngine:
         if np.isinf(v).any():
             col = int(np.flatnonzero(np.isinf(v).any(axis=(0, 1)))[0])
             name = labels[col] if col < len(labels) else f"column {col}"
-            raise InputError(f"region {name} has an infinite intensity: use finite numbers, NaN for gaps")
+            raise InputError(f"region {name} has an infinite intensity: give finite numbers, and leave a value out "
+                             "to mark a gap")
         nan = np.isnan(v)
         self.last_nan = nan[:, n - 1].copy()
         self._v = np.where(nan, 0.0, v)
@@ -572,8 +573,8 @@ class IntensityGrid:
         b = cost.shape[0] if latest_start is None else min(self.slot_at(latest_start) + 1, cost.shape[0])
         if b <= a:
             raise InputError(
-                "no start between earliest and latest_start lets the job finish inside the grid: "
-                "widen the window or extend the intensity series"
+                f"no allowed start lets the job finish inside the intensity data ({iso(self.start)}.."
+                f"{iso(self.end)}): allow later starts, or give an intensity series that reaches further"
             )
         sub = cost if a == 0 and b == cost.shape[0] else cost[a:b]
         if bad is not None:

@@ -163,7 +163,7 @@ def _for_location(items: list, region: str, key: str, where: str) -> list:
     picked = [it for it in items if isinstance(it, dict) and str(it.get(key, "")).lower() == wanted]
     if not picked:
         raise SourceError(f"{where}: locations {', '.join(sorted(names))} and none is {region!r}: "
-                          "pass one of them as the region")
+                          "give one of them as the region", field="region")
     return picked
 
 

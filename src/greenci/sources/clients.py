@@ -73,7 +73,8 @@ def make_client(name: str, settings: Settings | None = None,
     key = name.strip().lower().replace("_", "-") if isinstance(name, str) else name
     entry = next((c for c in CLIENTS if c.name == key), None)
     if entry is None:
-        raise InputError(f"intensity source {name!r} is unknown: use one of {', '.join(CLIENT_NAMES)}")
+        raise InputError(f"intensity source {name!r} is unknown: use one of {', '.join(CLIENT_NAMES)}",
+                         field="source")
     if settings is None:
         from greenci.config import load_settings
 

@@ -123,6 +123,13 @@ def check_cells(path: str, width: int) -> None:
     Such a row would otherwise be read with its missing cells as gaps, or, cut inside a number, as a
     smaller number. Blank lines are fine (they are skipped).
     """
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if b'"' not in data and data.count(b"\r") == data.count(b"\r\n"):  # no quoting: cells are commas apart
+        counts = [line.count(b",") if line.strip() else width for line in data.split(b"\n")[1:]]
+        short = [i for i, c in enumerate(counts) if c < width - 1]
+        if not short:
+            return
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
             reader = csv.reader(fh)

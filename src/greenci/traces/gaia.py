@@ -72,7 +72,7 @@ def read_gaia(path: PathLike, *, start: object = DEFAULT_START, name: str | None
             (~(np.isfinite(arrival_h) & (arrival_h >= 0) & (arrival_h <= MAX_ARRIVAL_H)),
              bad("arrival_time", f"a number of hours from 0 to {MAX_ARRIVAL_H:,.0f} (100 years)")),
             (~(np.isfinite(length_h) & (length_h > 0)), bad("length", "a number of hours > 0")),
-            (length_h * 3600.0 > ABSURD_DURATION_S,
+            (length_h > ABSURD_DURATION_S / 3600.0,
              bad("length", f"a plausible number of hours (at most {ABSURD_DURATION_S // 3600:,}, 2 years)")),
             (~(np.isfinite(cpus) & (cpus > 0) & (cpus <= MAX_CPUS)), bad("cpus", f"a number of CPUs > 0 and at "
                                                                          f"most {MAX_CPUS:,}")),

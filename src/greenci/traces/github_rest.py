@@ -366,7 +366,7 @@ def fetch_runs(owner_repo: str, *, out: PathLike, token: str | Secret | None = N
     if not _REPO_RE.match(owner_repo or ""):
         raise InputError(f"repository {owner_repo!r} is not owner/name, e.g. psf/requests")
     if max_pages < 1:
-        raise InputError(f"max_pages {max_pages} must be at least 1")
+        raise InputError(f"max_pages {max_pages} must be at least 1", field="max_pages")
     if not 1 <= per_page <= 100:
         raise InputError(f"per_page {per_page} must be between 1 and 100 (GitHub's maximum)")
     secret = as_secret(token) if token is not None else github_token_from_env()
