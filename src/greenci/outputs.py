@@ -118,6 +118,8 @@ def append_line(path: Path, line: str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:  # a short write (a full disk) is continued, or raises: never half a line without an error
+            view = view[os.write(fd, view):]
     finally:
         os.close(fd)

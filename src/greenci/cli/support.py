@@ -67,11 +67,16 @@ def in_cli_terms(exc: GreenciError, options: dict[str, str]) -> str:
     text = str(exc)
     for name in exc.fields:
         if name in options:
-            text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", options[name], text, count=1)
+            text = re.sub(_whole_word(name), options[name], text, count=1)
     for name, option in options.items():
         if "_" in name:
-            text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", option, text)
+            text = re.sub(_whole_word(name), option, text)
     return text
+
+
+def _whole_word(name: str) -> str:
+    """``name`` as a word of the message, never inside a path (``/data/at/x``) or a longer name."""
+    return rf"(?<![\w/.-]){re.escape(name)}(?![\w/-])"
 
 
 def option_names(func: Callable[..., Any]) -> dict[str, str]:
