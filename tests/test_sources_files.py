@@ -656,3 +656,60 @@ def test_real_forecast_evaluate_on_the_electricitymaps_sample_is_a_clear_error(s
     code, err, exc = _cli(["forecast", "evaluate", str(sample)])
     assert code == 2 and isinstance(exc, SystemExit), exc
     assert "error:" in err and "nothing can be scored" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------ grid features (impact analysis)
+PRODUCTION = (",Biomass,Fossil Gas,Hydro Pumped Storage,Nuclear,Solar,Wind Onshore,BE\n"
+              "2020-06-01 12:00:00,10.0,30.0,-50.0,40.0,15.0,5.0,999.0\n"
+              "2020-06-01 12:30:00,0.0,50.0,20.0,50.0,0.0,0.0,999.0\n")
+
+
+def test_grid_features_read_good_files(tmp_path: Path) -> None:
+    from greenci.sources.grid_features import read_grid_features
+
+    em_file(tmp_path / "DE-LU", [em_row(t, "300") for t in hours(3)])
+    write(tmp_path / "lwa" / "fr_production.csv", PRODUCTION)
+    got = read_grid_features(tmp_path, {"de-lu", "fr"})
+    [(_, em, step)] = got["de-lu"]
+    assert step == 3600 and em["intensity_g_per_kwh"].tolist() == [300.0] * 3
+    assert em["renewable_pct"].tolist() == [70.0] * 3
+    [(_, prod, step)] = got["fr"]
+    assert step == 1800 and prod["renewable_pct"].tolist() == pytest.approx([30.0, 0.0])
+
+
+@pytest.mark.parametrize(("cell", "message"), [
+    ("1e308", "above the plausible maximum"), ("-3", "is negative"), ("abc", "not a number"),
+])
+def test_grid_features_refuse_implausible_intensity(tmp_path: Path, cell: str, message: str) -> None:
+    from greenci.sources.grid_features import read_grid_features
+
+    t = hours(3)
+    path = em_file(tmp_path / "DE-LU", [em_row(t[0], "300"), em_row(t[1], cell), em_row(t[2], "300")])
+    with pytest.raises(DataFormatError, match=message) as err:
+        read_grid_features(tmp_path, {"de-lu"})
+    assert (err.value.path, err.value.row) == (str(path), 3)
+
+
+@pytest.mark.parametrize(("text", "row", "message"), [
+    (PRODUCTION.replace("2020-06-01 12:30:00", "yesterday"), 3, "'yesterday' is not a date-time"),
+    (PRODUCTION.replace("15.0", "1e308"), 2, "is not a power in MW"),
+    (PRODUCTION.replace(",0.0,0.0,999.0\n", "\n"), 3, "has 5 of the header's 8 cells"),
+])
+def test_grid_features_refuse_broken_production_rows(tmp_path: Path, text: str, row: int, message: str) -> None:
+    from greenci.sources.grid_features import read_grid_features
+
+    path = write(tmp_path / "fr_production.csv", text)
+    with pytest.raises(DataFormatError, match=message) as err:
+        read_grid_features(tmp_path, {"fr"})
+    assert (err.value.path, err.value.row) == (str(path), row)
+
+
+def test_grid_features_percentages_must_be_percentages(tmp_path: Path) -> None:
+    from greenci.sources.grid_features import read_grid_features
+
+    t = hours(2)
+    bad = em_row(t[1], "300").replace(",80,70,", ",180,70,")
+    em_file(tmp_path / "DE-LU", [em_row(t[0], "300"), bad])
+    with pytest.raises(DataFormatError, match="'180' is not a percentage from 0 to 100") as err:
+        read_grid_features(tmp_path, {"de-lu"})
+    assert err.value.column == "Low Carbon Percentage"
