@@ -22,9 +22,13 @@ Formats (``detect_trace_format`` returns the name on the left; ``read_trace`` pi
 The registry of formats is :mod:`greenci.traces.formats`; records are in :mod:`greenci.traces.records`.
 
 Reading contract: a file of the wrong format or lacking a needed column raises
-:class:`~greenci.errors.DataFormatError` and nothing of it is returned; a single row that cannot be
-used (bad time, no duration, run still in progress) is left out and reported as a
-:class:`RowProblem` (file, row, reason), never dropped silently. CSV rows count as an editor shows
+:class:`~greenci.errors.DataFormatError` and nothing of it is returned; so does a file that is no
+trace at all (empty, binary, UTF-16, no header line), refused from its first 64 KiB before any parsing.
+A single row that cannot be used (bad time, no duration, run still in progress, a duration that is
+negative, not finite or absurd, i.e. over 2 years, a row with fewer cells than the header) is left out
+and reported as a :class:`RowProblem` (file, row, reason), never dropped silently. When nothing usable
+remains, :func:`read_trace` (the entry point of simulate and schedule) raises a DataFormatError naming
+the files, how many rows were left out and the first reasons. CSV rows count as an editor shows
 them: the header is row 1, the first data row is row 2. JSON rows are the 1-based position of the
 run or job among all runs/jobs of that file.
 
