@@ -34,12 +34,11 @@ def check_range(value: float, *, field: str, low: float, high: float, unit: str 
 
 
 def check_intensity(value: float, *, field: str) -> float:
-    """A carbon intensity typed in, gCO2eq/kWh: finite, >= 0 and below the configured bound."""
-    from greenci.config import load_settings
+    """A carbon intensity typed in, gCO2eq/kWh: finite, >= 0 and at most the configured bound."""
+    from greenci.config import bound_hint, max_intensity_g_per_kwh
 
-    high = load_settings().max_intensity_g_per_kwh
+    high = max_intensity_g_per_kwh()
     if not (math.isfinite(value) and 0 <= value <= high):
         raise InputError(f"{field} {value:g} gCO2eq/kWh is not a plausible intensity: it must be between 0 and "
-                         f"{high:g} (the bound is [intensity] max_g_per_kwh in the configuration, or "
-                         "GREENCI_MAX_INTENSITY_G_PER_KWH)", field=field)
+                         f"{high:g}; {bound_hint()}", field=field)
     return float(value)

@@ -25,7 +25,7 @@ def read_header(path: PathLike) -> list[str]:
     name = os.fspath(path)
     try:
         with open(name, encoding="utf-8-sig", newline="") as fh:
-            line = fh.readline()
+            line = fh.readline(65536)  # a header longer than this is no header: never read a whole binary
     except FileNotFoundError:
         raise InputError(f"{name}: no such file: check the path") from None
     except IsADirectoryError:
