@@ -240,3 +240,18 @@ def test_readme_several_trace_files_after_one_option(tmp_path: Path, intensity: 
                           "DE-LU,GB", "--strategies", "round-robin", "--forecast", "persistence", "--format", "json")
     assert code == 0, err
     assert json.loads(out)["jobs"] == 20
+
+
+def test_silent_two_sources_for_one_zone_are_kept_apart(tmp_path: Path, intensity: Path) -> None:
+    """An hourly export and a 30-minute ENTSO-E-derived file for GB: two rows in a summary, refused in a replay."""
+    t = np.arange(np.datetime64("2022-08-01T00:00"), np.datetime64("2022-08-03T00:00"), np.timedelta64(30, "m"))
+    entsoe = tmp_path / "gb_ci.csv"
+    entsoe.write_text("Time,Carbon Intensity\n" + "".join(f"{ts}:00,200\n" for ts in t), encoding="utf-8")
+    hourly = intensity / "GB" / "GB_2022_hourly.csv"
+    code, out, err = _run("intensity", "summary", str(hourly), str(entsoe), "--format", "json")
+    assert code == 0, err
+    regions = [r["region"] for r in json.loads(out)["regions"]]
+    assert len(regions) == 2 and all(r.startswith("GB (") for r in regions)
+    code, _, err = _run("schedule", "--at", "2022-10-12T21:00Z", "--duration", "20m", "--intensity", str(hourly),
+                        str(entsoe), "--regions", "GB")
+    assert code == 2 and "given twice" in err and str(entsoe) in err

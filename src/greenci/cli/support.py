@@ -202,16 +202,6 @@ def expand(paths: Sequence[Path]) -> list[Path]:
     return out
 
 
-def grids_by_region(series: list) -> list:
-    """One grid per region, each on its own step and span (for describing files side by side)."""
-    from greenci.grid import IntensityGrid
-
-    by_region: dict[str, list] = {}
-    for s in series:
-        by_region.setdefault(s.region, []).append(s)
-    return [IntensityGrid.from_series(parts) for parts in by_region.values()]
-
-
 def int_list(text: str, option: str) -> list[int]:
     try:
         values = [int(x) for x in text.split(",") if x.strip()]

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +17,25 @@ Progress = Callable[[int, int], None]
 
 
 def grids_by_region(series: Sequence[IntensitySeries]) -> list[IntensityGrid]:
-    """One grid per region, each on its own step and span (for describing files side by side)."""
-    by_region: dict[str, list[IntensitySeries]] = {}
+    """One grid per region and source, each on its own step and span (for describing files side by side).
+
+    Successive files of one source join; a region given by two sources (an hourly export and a 15-minute
+    ENTSO-E file) gets one row per source, labelled ``GB (entsoe_csv carbon intensity)``, never a mix.
+    """
+    def source(s: IntensitySeries) -> tuple[str, float]:
+        step = float(np.median(np.diff(s.times.astype(np.int64)))) if s.times.size > 1 else 0.0
+        return (s.kind, step)
+
+    by_region: dict[str, dict[tuple[str, float], list[IntensitySeries]]] = {}
     for s in series:
-        by_region.setdefault(s.region, []).append(s)
-    return [IntensityGrid.from_series(parts) for parts in by_region.values()]
+        by_region.setdefault(s.region, {}).setdefault(source(s), []).append(s)
+    grids = []
+    for region, groups in by_region.items():
+        for (kind, _step), parts in groups.items():
+            if len(groups) > 1:
+                parts = [replace(p, region=f"{region} ({kind or 'unknown source'})") for p in parts]
+            grids.append(IntensityGrid.from_series(parts))
+    return grids
 
 
 @dataclass(frozen=True)
