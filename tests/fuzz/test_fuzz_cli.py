@@ -156,8 +156,16 @@ SCHEDULE = ["schedule", "--at", "2022-10-12T21:00Z", "--duration", "20m", "--eve
 FOOTPRINT = ["footprint", "--energy-kwh", "1", "--intensity-g-per-kwh", "300", "--format", "json"]
 SIMULATE = ["simulate", "--study", "--regions", "GB", "--start", "2022-10-12", "--days", "0.25",
             "--strategies", "round-robin", "--forecast", "persistence", "--format", "json"]
+SWEEP = [*SIMULATE, "--sweep", "--scheduler", "serial"]
 NUMBERS = ("nan", "inf", "-inf", "-1", "1e308", "abc", "")
 BAD_OPTIONS: list[tuple[str, list[str], str, tuple[str, ...]]] = [
+    ("cli demo", ["demo"], "--hours", ("nan", "inf", "-1", "0", "1e308")),
+    ("cli demo", ["demo"], "--duration", ("abc", "0", "-1h", "1e308h")),
+    ("cli demo", ["demo"], "--energy-kwh", NUMBERS),
+    ("cli simulate --sweep", SWEEP, "--buffers", ("a", "-1", "nan", "inf", "")),
+    ("cli simulate --sweep", SWEEP, "--seeds", ("0", "a", "")),
+    ("cli simulate --sweep", SWEEP, "--region-set", ("bad", "=GB", "x=", "x=Atlantis")),
+    ("cli simulate --sweep", SWEEP, "-o", ("out",)),
     ("cli footprint", FOOTPRINT, "--energy-kwh", NUMBERS),
     ("cli footprint", FOOTPRINT, "--intensity-g-per-kwh", NUMBERS),
     ("cli footprint", FOOTPRINT, "--pue", (*NUMBERS, "0.5")),
@@ -202,7 +210,7 @@ BAD_OPTIONS: list[tuple[str, list[str], str, tuple[str, ...]]] = [
 def test_bad_option_values_are_refused(name: str, base: list[str], option: str, values: tuple[str, ...],
                                        good: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    if name in ("cli schedule", "cli simulate", "cli forecast evaluate"):
+    if name in ("cli schedule", "cli simulate", "cli simulate --sweep", "cli forecast evaluate"):
         base = base + (["--intensity", str(good["dir"])] if name != "cli forecast evaluate" else [str(good["dir"])])
     failures = []
     for value in values:

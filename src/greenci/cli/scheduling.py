@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from greenci.bounds import check_range
+from greenci.bounds import MAX_HORIZON_H, check_range
 from greenci.cli.support import OutputFormat, waiting
 from greenci.cli.support import Progress as _Progress
 from greenci.cli.support import console as _console
@@ -171,6 +171,10 @@ def _sweep(request: Any, region_sets: list[str], buffers: str, seeds: str, sched
         buffer_list = [float(b) for b in buffers.split(",") if b.strip()]
     except ValueError:
         raise InputError(f"--buffers {buffers!r} must be comma-separated hours, e.g. 1,3,6") from None
+    if not buffer_list:
+        raise InputError(f"--buffers {buffers!r} names no buffer: write hours, e.g. 1,3,6")
+    for b in buffer_list:
+        check_range(b, field="--buffers", low=0, high=MAX_HORIZON_H, unit="h")
     bar = _Progress("sweeping", 1)
     try:
         rows = sweep_replay(request, region_sets=sets, buffers_h=buffer_list, seeds=_int_list(seeds, "--seeds"),

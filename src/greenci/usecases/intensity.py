@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from greenci.bounds import MAX_ENERGY_KWH, MAX_HORIZON_H, check_range
 from greenci.errors import InputError
 from greenci.grid import IntensityGrid, IntensitySeries, RegionSummary
 
@@ -104,8 +105,10 @@ def demo(hours: float = 72, duration_s: float = 7200, energy_kwh: float = 1.0, s
     from greenci.synthetic import synthetic_grid
     from greenci.timeutil import iso
 
-    if not (energy_kwh > 0 and np.isfinite(energy_kwh)):
-        raise InputError(f"energy_kwh {energy_kwh} must be a number > 0", field="energy_kwh")
+    check_range(energy_kwh, field="energy_kwh", low=0, high=MAX_ENERGY_KWH, unit="kWh", low_open=True)
+    if not (np.isfinite(hours) and duration_s / 3600 <= hours <= MAX_HORIZON_H):
+        raise InputError(f"hours {hours:g} must cover the example job ({duration_s / 3600:g} h) and be at most "
+                         f"{MAX_HORIZON_H:g}: give e.g. 72", field="hours")
     grid = synthetic_grid(hours=hours, seed=seed)
     power_kw = energy_kwh / (duration_s / 3600)
     now = grid.window_emissions_g(duration_s, power_kw=power_kw)[:, 0]
