@@ -8,15 +8,18 @@ may be accepted, but never crash).
 
 from __future__ import annotations
 
+import json
 import math
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-from corrupt import EXAMPLES, Mutant, byte_mutants, check_cli, csv_mutants
+from corrupt import EXAMPLES, Mutant, byte_mutants, check_cli, csv_mutants, json_mutants
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_fuzz_traces import RUNS
 
 DIRECT = "Carbon Intensity gCO₂eq/kWh (direct)"
 EM_HEADER = ("Datetime (UTC),Country,Zone Name,Zone Id," + DIRECT + ",Carbon Intensity gCO₂eq/kWh (LCA),"
@@ -230,3 +233,35 @@ def test_random_option_text_never_crashes_schedule(option: str, value: str, good
         value = " " + value  # a value, not another option
     args = [*SCHEDULE, "--intensity", str(good["dir"]), option, value]
     check_cli("cli schedule (random text)", args, Mutant(f"{option} {value!r}", b"", False))
+
+
+# ------------------------------------------------------------------------------------------ trace fetch
+@FEW
+@given(mutant=st.one_of(json_mutants(json.dumps({"total_count": 3, "workflow_runs": RUNS}).encode()),
+                        byte_mutants(json.dumps({"total_count": 3, "workflow_runs": RUNS}).encode())))
+def test_trace_fetch_on_broken_pages(mutant: Mutant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GitHub (a loopback server) answers with a broken page: fetch refuses it, or saves what summary can read."""
+    from http.server import BaseHTTPRequestHandler
+
+    from loopback import loopback_server
+
+    class Pages(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(mutant.data)))
+            self.end_headers()
+            self.wfile.write(mutant.data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    monkeypatch.setenv("GREENCI_GITHUB_TOKEN", "test-token")
+    out = Path(tempfile.mkdtemp(dir=tmp_path)) / "traces"  # one per example: Hypothesis reuses tmp_path
+    with loopback_server(Pages) as url:
+        check_cli("cli trace fetch (served pages)", ["trace", "fetch", "acme/app", "--base-url", url, "-o", str(out)],
+                  mutant, names=("github-api", "acme/app"), outputs=(out / "acme__app.json",))
+    saved = out / "acme__app.json"
+    if saved.exists():
+        check_cli("cli trace summary (fetched file)", ["trace", "summary", str(saved), "--format", "json"],
+                  Mutant(mutant.label, b"", False), names=(str(saved),))
