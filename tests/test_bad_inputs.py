@@ -255,3 +255,24 @@ def test_silent_two_sources_for_one_zone_are_kept_apart(tmp_path: Path, intensit
     code, _, err = _run("schedule", "--at", "2022-10-12T21:00Z", "--duration", "20m", "--intensity", str(hourly),
                         str(entsoe), "--regions", "GB")
     assert code == 2 and "given twice" in err and str(entsoe) in err
+
+
+def test_silent_two_simulations_writing_one_folder_at_once(tmp_path: Path, intensity: Path) -> None:
+    """Two ``simulate -o SAMEDIR`` processes at once: both succeed and every file is whole and readable."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    out = tmp_path / "same"
+    args = ["simulate", "--study", "--intensity", str(intensity), "--regions", "DE-LU,GB", "--days", "0.5",
+            "--strategies", "round-robin,lts-1,greenci", "--forecast", "persistence", "-o", str(out)]
+    code = "import sys; from greenci.cli import main; main(sys.argv[1:])"
+    procs = [subprocess.Popen([sys.executable, "-c", code, *args, "--seed", str(seed)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    assert len(pd.read_parquet(out / "placements.parquet")) > 0
+    json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left behind
