@@ -17,7 +17,7 @@ from pathlib import Path
 
 from greenci.errors import DataFormatError, InputError
 
-__all__ = ["has_control", "read_records", "read_table"]
+__all__ = ["as_wide_as_header", "has_control", "read_records", "read_table"]
 
 
 def read_records(path: str | os.PathLike[str], *, field: str, what: str) -> list[tuple[int, list[str]]]:
@@ -71,17 +71,23 @@ def read_table(path: str | os.PathLike[str], *, field: str, what: str, required:
     if missing:
         raise DataFormatError(f"lacks column(s) {', '.join(missing)}: {what} needs the header {columns}", path=name,
                               row=records[0][0])
+    return index, as_wide_as_header(records[1:], len(header), name)
+
+
+def as_wide_as_header(records: Sequence[tuple[int, list[str]]], width: int,
+                      name: str) -> list[tuple[int, list[str]]]:
+    """The records cut to ``width`` cells; one with fewer cells, or extra cells that hold text, is refused."""
     rows = []
-    width = len(header)
-    for row, cells in records[1:]:
+    for row, cells in records:
         if len(cells) < width:
             raise DataFormatError(f"has {len(cells)} cells but the header names {width} columns: write every cell "
                                   "(an empty cell where there is nothing)", path=name, row=row)
         if len(cells) > width and any(c.strip() for c in cells[width:]):
             raise DataFormatError(f"has {len(cells)} cells but the header names {width} columns: remove the extra "
-                                  "cells or quote a cell that holds a comma", path=name, row=row)
+                                  "cells, name their column in the header, or quote a cell that holds a comma",
+                                  path=name, row=row)
         rows.append((row, cells[:width]))
-    return index, rows
+    return rows
 
 
 def has_control(text: str) -> bool:

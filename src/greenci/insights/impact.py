@@ -152,24 +152,16 @@ def read_runs(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 def _read_csv_records(name: str) -> tuple[list[str], list[list[str]], tuple[int, ...]]:
     """Header, data records (each as wide as the header) and their row numbers in the file."""
-    from greenci.insights.csvfiles import read_records
+    from greenci.insights.csvfiles import as_wide_as_header, read_records
 
     records = read_records(name, field="table", what="a table of CI runs")
     if not records:
         raise DataFormatError("is empty: a table of CI runs has a header line and one row per run", path=name)
     header = [c.strip() for c in records[0][1]]
     _check_header(header, name)
-    width = len(header)
-    rows, cells = [], []
-    for row, record in records[1:]:
-        if len(record) < width:
-            raise DataFormatError(f"has {len(record)} cells but the header names {width} columns: write every cell "
-                                  "(an empty cell for a missing value)", path=name, row=row)
-        if len(record) > width and any(c.strip() for c in record[width:]):
-            raise DataFormatError(f"has {len(record)} cells but the header names {width} columns: remove the extra "
-                                  "cells or name their column in the header", path=name, row=row)
-        rows.append(row)
-        cells.append(record[:width])
+    wide = as_wide_as_header(records[1:], len(header), name)
+    rows = [row for row, _ in wide]
+    cells = [record for _, record in wide]
     if not cells:
         raise DataFormatError("has a header but no runs: add one row per CI run", path=name)
     return header, cells, tuple(rows)
