@@ -18,6 +18,7 @@ from greenci.accounting import Signal, check_signal
 from greenci.csvutil import normalize, read_header
 from greenci.errors import DataFormatError, InputError, SignalMismatchError
 from greenci.grid import IntensitySeries
+from greenci.textfiles import text_head
 
 PathLike = str | os.PathLike[str]
 #: ``sniff(stem, header, names)``: the file name's stem (lower case), the header as written, normalised names
@@ -65,35 +66,10 @@ def format_help() -> str:
     return ", ".join(f"{f.name} ({f.columns})" for f in registered() if f.holds_intensity)
 
 
-#: how much of a file is looked at before it is parsed: enough for any header line
-SNIFF_BYTES = 65536
-_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")
-
-
 def sniff_file(path: PathLike) -> None:
-    """Refuse at once, naming the file and the formats read, what cannot be a CSV text file.
-
-    Looks at the first 64 KiB only: NUL bytes (a binary file, or UTF-16 text), or a first line longer
-    than that (no header line at all), so that no parser spends time on garbage.
-    """
-    name = os.fspath(path)
-    try:
-        with open(name, "rb") as fh:
-            head = fh.read(SNIFF_BYTES)
-    except FileNotFoundError:
-        raise InputError(f"{name}: no such file: check the path") from None
-    except IsADirectoryError:
-        raise InputError(f"{name}: is a directory: give a CSV file") from None
-    except OSError as exc:
-        raise InputError(f"{name}: cannot be read ({exc.strerror}): check the path and its permissions") from None
-    if head.startswith(_WIDE_BOMS):
-        raise DataFormatError("is UTF-16 text: save it as UTF-8 CSV", path=name)
-    if b"\x00" in head:
-        raise DataFormatError(f"holds NUL bytes: it is a binary file, not CSV text; carbon-intensity files are CSV "
-                              f"in one of these formats: {format_help()}", path=name)
-    if len(head) == SNIFF_BYTES and b"\n" not in head and b"\r" not in head:
-        raise DataFormatError(f"its first {SNIFF_BYTES // 1024} KiB hold no line break, so no header line: "
-                              f"carbon-intensity files are CSV in one of these formats: {format_help()}", path=name)
+    """Refuse at once, naming the file and the formats read, what cannot be a CSV text file (see
+    :func:`greenci.textfiles.text_head`), so that no parser spends time on garbage."""
+    text_head(path, expected=f"carbon-intensity files are CSV in one of these formats: {format_help()}")
 
 
 def detect_format(path: PathLike) -> str:

@@ -8,7 +8,6 @@ pandas nor httpx. Adding a format is one reader module plus one line in :data:`T
 
 from __future__ import annotations
 
-import codecs
 import importlib
 import os
 from collections.abc import Callable, Iterable
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from greenci.csvutil import first_csv_record
 from greenci.errors import DataFormatError, InputError
+from greenci.textfiles import text_head
 from greenci.traces.records import TraceReadResult, merge_results
 
 PathLike = str | os.PathLike[str]
@@ -121,41 +121,11 @@ def trace_files(paths: PathLike | Iterable[PathLike]) -> list[Path]:
     return out
 
 
-#: how much of a trace file is looked at before it is parsed
-SNIFF_BYTES = 65536
-_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")
-
-
 def sniff_trace(path: PathLike) -> str:
-    """The first 64 KiB of a trace file as text, or a DataFormatError at once for what is no trace at all.
-
-    Refused without parsing: an empty file, UTF-16 or binary content (NUL bytes), text that is not UTF-8,
-    and a first line longer than 64 KiB that is no JSON (so no CSV header); the message names the file
-    and the formats read.
-    """
-    name = os.fspath(path)
-    try:
-        with open(name, "rb") as fh:
-            raw = fh.read(SNIFF_BYTES)
-    except OSError as exc:
-        raise InputError(f"{name}: cannot be read ({exc.strerror}): check the path") from None
-    expected = f"a trace is CSV or JSON text in one of these formats: {format_help()}"
-    if raw.startswith(_WIDE_BOMS):
-        raise DataFormatError(f"is UTF-16 text: save it as UTF-8 ({expected})", path=name)
-    if b"\x00" in raw:
-        raise DataFormatError(f"holds NUL bytes: it is a binary file, not a trace; {expected}", path=name)
-    try:
-        head = codecs.getincrementaldecoder("utf-8")().decode(raw, final=len(raw) < SNIFF_BYTES)
-    except UnicodeDecodeError:
-        raise DataFormatError(f"is not UTF-8 text; {expected}", path=name) from None
-    head = head.removeprefix("\ufeff")
-    stripped = head.lstrip()
-    if not stripped:
-        raise DataFormatError(f"is empty: {expected}", path=name)
-    if stripped[0] not in "[{" and len(raw) == SNIFF_BYTES and "\n" not in head and "\r" not in head:
-        raise DataFormatError(f"its first {SNIFF_BYTES // 1024} KiB hold no line break, so no header line; {expected}",
-                              path=name)
-    return head
+    """The first 64 KiB of a trace file as text, or a DataFormatError at once for what is no trace at all
+    (see :func:`greenci.textfiles.text_head`; a first line that long is fine when it is JSON)."""
+    return text_head(path, expected=f"a trace is CSV or JSON text in one of these formats: {format_help()}",
+                     json_allowed=True)
 
 
 def detect_trace_format(path: PathLike) -> str:
