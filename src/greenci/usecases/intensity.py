@@ -23,11 +23,10 @@ def grids_by_region(series: Sequence[IntensitySeries]) -> list[IntensityGrid]:
     Successive files of one source join; a region given by two sources (an hourly export and a 15-minute
     ENTSO-E file) gets one row per source, labelled ``GB (entsoe_csv carbon intensity)``, never a mix.
     """
-    def source(s: IntensitySeries) -> tuple[str, float]:
-        step = float(np.median(np.diff(s.times.astype(np.int64)))) if s.times.size > 1 else 0.0
-        return (s.kind, step)
+    def source(s: IntensitySeries) -> tuple[str, int]:  # what the grid refuses to join: another kind or step
+        return (s.kind, s.hold_s() if s.times.size > 1 else 0)
 
-    by_region: dict[str, dict[tuple[str, float], list[IntensitySeries]]] = {}
+    by_region: dict[str, dict[tuple[str, int], list[IntensitySeries]]] = {}
     for s in series:
         by_region.setdefault(s.region, {}).setdefault(source(s), []).append(s)
     grids = []
