@@ -276,3 +276,17 @@ def test_silent_two_simulations_writing_one_folder_at_once(tmp_path: Path, inten
     assert len(pd.read_parquet(out / "placements.parquet")) > 0
     json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left behind
+
+
+def test_traceback_trace_with_no_usable_run(tmp_path: Path, intensity: Path) -> None:
+    """An empty REST page, or a trace whose every row is bad: a clear error naming the file, no IndexError."""
+    empty = tmp_path / "runs.json"
+    empty.write_text(json.dumps({"total_count": 0, "workflow_runs": []}), encoding="utf-8")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("repo,workflow,job,event,started_at,completed_at,conclusion\n"
+                   "acme/app,ci,build,push,2022-10-12T10:00:00Z,2022-10-12T09:00:00Z,success\n", encoding="utf-8")
+    for trace in (empty, bad):
+        code, _, err = _run("simulate", "--trace", str(trace), "--intensity", str(intensity), "--regions", "GB",
+                            "--strategies", "round-robin")
+        assert code == 2, err
+        assert str(trace) in err and ("usable" in err or "no run" in err)
