@@ -79,6 +79,7 @@ class Job:
     interruptible: bool = False
     default_branch: bool = True
     crons: tuple[str, ...] = ()  # the workflow's schedule: a periodic job may wait until its next run
+    keys_from: str | None = None  # the workflow file its carbon-aware keys were read from, for messages
 
     def __post_init__(self) -> None:
         if self.submitted_at.tzinfo is None:

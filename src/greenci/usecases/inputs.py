@@ -90,7 +90,9 @@ def job_from_request(request: JobRequest, spec: JobSpec | None = None, *, now: d
                event=event, duration_estimate_s=duration_s, deadline=deadline, buffer_s=buffer_s,
                allowed_regions=tuple(allowed) if allowed else None, carbon_aware=carbon_aware,
                power_kw=float(request.power_kw), default_branch=branch == request.default_branch,
-               crons=spec.crons if spec else ())
+               crons=spec.crons if spec else (),
+               keys_from=spec.source if spec is not None and not request.allowed_regions and spec.allowed_regions
+               else None)
 
 
 def _event_of(spec: JobSpec | None) -> str:

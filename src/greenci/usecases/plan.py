@@ -84,8 +84,10 @@ def plan_batch(jobs: Sequence[Job], *, intensity: ForecastProvider, history: Run
     prepared = []
     for job in jobs:
         if job.allowed_regions not in resolved:
+            which = f"job {job.id}: " if len(jobs) > 1 else ""
+            where = f"{which}allowed-regions of {job.keys_from}" if job.keys_from else f"{which}allowed_regions"
             resolved[job.allowed_regions] = resolve_regions(job.allowed_regions, candidates,  # type: ignore[arg-type]
-                                                            field=f"job {job.id}: allowed-regions")
+                                                            field=where)
         if resolved[job.allowed_regions] != job.allowed_regions:
             job = replace(job, allowed_regions=resolved[job.allowed_regions])
         prepared.append(_prepare(job, history, policy))
