@@ -30,7 +30,7 @@ from greenci.errors import AuthenticationError, InputError, SourceError
 
 logger = logging.getLogger("greenci.http")
 
-def _package_version() -> str:
+def package_version() -> str:
     """The installed distribution's version (package metadata), so no module imports the package face."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -40,7 +40,7 @@ def _package_version() -> str:
         return "0+unknown"
 
 
-USER_AGENT = f"greenci/{_package_version()} (carbon-aware CI; python-httpx/{httpx.__version__})"
+USER_AGENT = f"greenci/{package_version()} (carbon-aware CI; python-httpx/{httpx.__version__})"
 _EXCERPT_CHARS = 200
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 

@@ -1,7 +1,8 @@
 """The ``greenci`` command line: thin Typer shells that parse, call a use case and render (Typer + rich).
 
 One module per command group (:mod:`~greenci.cli.basics`, :mod:`~greenci.cli.scheduling`,
-:mod:`~greenci.cli.traces`, :mod:`~greenci.cli.energy`, :mod:`~greenci.cli.insights`); each registers its
+:mod:`~greenci.cli.traces`, :mod:`~greenci.cli.energy`, :mod:`~greenci.cli.insights`,
+:mod:`~greenci.cli.service`); each registers its
 commands on the app and imports its heavy libraries only when a command runs. Errors from greenci
 (``GreenciError``) print as one line on stderr, without a traceback, and exit with the error's own code.
 """
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 
 import typer
 
-from greenci.cli import basics, energy, insights, scheduling, traces
+from greenci.cli import basics, energy, insights, scheduling, service, traces
 from greenci.cli.support import MultiValueGroup
 
 
@@ -23,7 +24,7 @@ class _Root(MultiValueGroup):
 
 app = typer.Typer(cls=_Root, no_args_is_help=False, add_completion=False, pretty_exceptions_enable=False,
                   help="greenci: measure, schedule and simulate the carbon footprint of CI/CD work.")
-for _group in (basics, scheduling, traces, energy, insights):
+for _group in (basics, scheduling, traces, energy, insights, service):
     _group.register(app)
 
 

@@ -1,0 +1,242 @@
+"""The HTTP API: ``create_app(settings)`` wires the decision layer, the job store and the history together.
+
+Why a factory and no module state: tests (and several instances in one process) build as many apps as
+they like, each with its own store, forecast and history. Decisions use the forecast the app holds,
+fitted once per issue slot and kept (never a refit per request). Every GreenciError becomes a 4xx (5xx
+only for a remote source that failed) whose body carries the same message and the fields it names.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from greenci.errors import GreenciError, SourceError
+from greenci.forecast import ForecastProvider, GridForecasts
+from greenci.grid import IntensityGrid
+from greenci.jobs import HistoryIndex
+from greenci.jsonsafe import finite
+from greenci.service.settings import ServiceSettings
+from greenci.service.store import JobStore, StoredJob
+from greenci.timeutil import epoch_s, iso, to_datetime, to_epoch_s
+from greenci.usecases.inputs import JobRequest, job_from_request
+from greenci.usecases.plan import PlanPolicy, plan_job
+
+__all__ = ["create_app"]
+
+
+class JobIn(BaseModel):
+    """A job request: what a CI workflow knows when it asks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repo: str = Field(min_length=3, max_length=200, pattern=r"^[\w.-]+/[\w.-]+$", description="owner/name")
+    workflow: str = Field("ci", min_length=1, max_length=200)
+    job: str = Field("", max_length=200)
+    event: str | None = Field(None, description="push, pull_request, schedule, workflow_dispatch, ...")
+    branch: str | None = Field(None, max_length=200)
+    default_branch: str = Field("main", max_length=200)
+    submitted_at: str | None = Field(None, description="UTC ISO 8601; default: now")
+    duration: str | None = Field(None, description="your estimate, e.g. 20m")
+    deadline: str | None = Field(None, description="a duration after submission (3h) or a UTC time")
+    allowed_regions: list[str] | None = Field(None, max_length=200)
+    carbon_aware: bool | None = None
+    power_kw: float = Field(1.0, gt=0, le=1000)
+
+
+class StartedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: str | None = Field(None, description="UTC ISO 8601; default: now")
+
+
+class CompletedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: str | None = Field(None, description="UTC ISO 8601; default: now")
+    runtime_s: float | None = Field(None, gt=0, le=366 * 86400, description="default: completed - started")
+    measured_kwh: float | None = Field(None, ge=0, le=1e6, description="measured IT energy, if known")
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    """The service for ``settings``: its own store, forecast provider and run history."""
+    from greenci.http import package_version
+
+    __version__ = package_version()
+    store = JobStore(settings.url)
+    provider = _provider(settings)
+    history = _history(settings, store)
+    policy = PlanPolicy.build(buffer_h=settings.buffer_h)
+    lock = threading.Lock()  # the forecast cache and the history index are shared by request threads
+
+    app = FastAPI(title="greenci scheduler", version=__version__,
+                  description="When and where should this CI job run? Carbon-aware decisions, kept and fed back.")
+    app.state.store = store
+    app.state.settings = settings
+
+    @app.exception_handler(GreenciError)
+    async def _greenci_error(_request: Request, exc: GreenciError) -> JSONResponse:
+        status = 503 if isinstance(exc, SourceError) else 422 if exc.exit_code == 2 else 409
+        return JSONResponse({"error": str(exc), "fields": list(exc.fields)}, status_code=status)
+
+    @app.post("/v1/jobs", status_code=201)
+    def submit(body: JobIn, idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
+        request_doc = body.model_dump()
+        if idempotency_key:
+            known = store.by_key(idempotency_key)
+            if known is not None:
+                return _replayed(known, request_doc)
+        now = datetime.fromtimestamp(epoch_s(datetime.now(UTC)), UTC)
+        submitted = to_datetime(body.submitted_at, field="submitted_at") if body.submitted_at is not None else now
+        job = job_from_request(JobRequest(
+            repo=body.repo, workflow=body.workflow, job_name=body.job, event=body.event, branch=body.branch,
+            default_branch=body.default_branch, submitted_at=submitted, duration=body.duration, deadline=body.deadline,
+            allowed_regions=tuple(body.allowed_regions) if body.allowed_regions is not None else None,
+            carbon_aware=body.carbon_aware, power_kw=body.power_kw), now=now)
+        with lock:
+            decision = plan_job(job, intensity=provider, history=history, policy=policy, regions=settings.regions)
+        doc = finite(decision.to_dict())
+        stored, created = store.add(
+            key=idempotency_key, repo=job.repo, workflow=job.workflow, job_name=job.job_name, status="scheduled",
+            region=decision.region, start_s=int(np.datetime64(decision.start.rstrip("Z"), "s").astype(np.int64)),
+            submitted_s=to_epoch_s(job.submitted_at), request=request_doc, decision=doc)
+        if not created:  # a concurrent retry with the same key stored first: answer with its job
+            return _replayed(stored, request_doc)
+        return JSONResponse(stored.to_dict(), status_code=201)
+
+    @app.get("/v1/jobs/{job_id}")
+    def get_job(job_id: str) -> dict[str, Any]:
+        return _found(store.get(job_id), job_id).to_dict()
+
+    @app.get("/v1/jobs")
+    def list_jobs(status: str | None = None, repo: str | None = None,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+        return {"jobs": [j.to_dict() for j in store.list(status=status, repo=repo, limit=limit)]}
+
+    @app.delete("/v1/jobs/{job_id}")
+    def cancel(job_id: str) -> dict[str, Any]:
+        return _moved(store, job_id, "cancelled", ("scheduled",)).to_dict()
+
+    @app.post("/v1/jobs/{job_id}/started")
+    def started(job_id: str, body: StartedIn | None = None) -> dict[str, Any]:
+        at = _when(body.at if body else None, "at")
+        return _moved(store, job_id, "running", ("scheduled",), started_s=at).to_dict()
+
+    @app.post("/v1/jobs/{job_id}/completed")
+    def completed(job_id: str, body: CompletedIn | None = None) -> dict[str, Any]:
+        body = body or CompletedIn()
+        job = _found(store.get(job_id), job_id)
+        at = _when(body.at, "at")
+        if job.status != "running":
+            raise HTTPException(409, detail=f"job {job_id} is {job.status}: report started before completed")
+        runtime = body.runtime_s if body.runtime_s is not None else at - float(job.started_s or at)
+        if not runtime > 0:
+            raise HTTPException(422, detail="runtime_s is not known: give runtime_s, or report started first")
+        outcome = _outcome(job, runtime, body.measured_kwh, provider)
+        done = _moved(store, job_id, "completed", ("running",), completed_s=at, runtime_s=runtime,
+                      measured_kwh=body.measured_kwh, actual_g=outcome.get("actual_g"), outcome=outcome)
+        with lock:  # the next estimate of this job uses its runtime
+            history.add(job.repo, job.workflow, job.job_name, job.submitted_s, runtime)
+        return done.to_dict()
+
+    @app.get("/v1/regions")
+    def regions() -> dict[str, Any]:
+        return {"regions": list(settings.regions), "forecast": getattr(provider, "name", type(provider).__name__)}
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__, "time": iso(int(time.time()))}
+
+    return app
+
+
+def _replayed(known: StoredJob, request_doc: dict[str, Any]) -> JSONResponse:
+    """A retry: the stored job when the request is the same, a conflict when the key names another request."""
+    if known.request != request_doc:
+        raise HTTPException(409, detail="Idempotency-Key was used for another request: use a new key per job")
+    return JSONResponse(known.to_dict(), status_code=200)
+
+
+def _found(job: StoredJob | None, job_id: str) -> StoredJob:
+    if job is None:
+        raise HTTPException(404, detail=f"no job {job_id}")
+    return job
+
+
+def _moved(store: JobStore, job_id: str, to: str, allowed: tuple[str, ...], **values: Any) -> StoredJob:
+    moved = store.transition(job_id, to, allowed, **values)
+    if moved is None:
+        job = _found(store.get(job_id), job_id)
+        raise HTTPException(409, detail=f"job {job_id} is {job.status}: it cannot become {to} (only from "
+                                        f"{' or '.join(allowed)})")
+    return moved
+
+
+def _when(text: str | None, field: str) -> float:
+    return time.time() if text is None else float(to_epoch_s(to_datetime(text, field=field)))
+
+
+def _outcome(job: StoredJob, runtime_s: float, measured_kwh: float | None, provider: ForecastProvider) -> dict:
+    """Actual emissions of a completed job on actual intensity, beside the prediction."""
+    from greenci.accounting import profile_emissions_g
+
+    power_kw = float(job.request.get("power_kw") or 1.0)
+    energy = measured_kwh if measured_kwh is not None else power_kw * runtime_s / 3600
+    out: dict[str, Any] = {"runtime_s": runtime_s, "energy_kwh": energy,
+                           "energy_source": "measured" if measured_kwh is not None else "power_kw x runtime",
+                           "predicted_g": job.decision.get("expected_g"), "actual_g": None}
+    grid = getattr(provider, "grid", None)
+    start = float(job.started_s if job.started_s is not None else job.start_s)
+    if not isinstance(grid, IntensityGrid) or job.region not in grid.regions:
+        out["note"] = "no actual intensity for the run (an API source): actual_g unknown"
+        return out
+    row = grid.values[grid.regions.index(job.region)]
+    watts = energy * 3.6e6 / runtime_s
+    try:
+        grams = profile_emissions_g(np.array([start, start + runtime_s]), np.array([watts, watts]),
+                                    grid.times, grid.step_s, row)
+    except GreenciError as exc:
+        out["note"] = f"actual intensity does not cover the run: {exc}"
+        return out
+    out["actual_g"] = grams
+    if out["predicted_g"] is not None:
+        out["difference_g"] = grams - float(out["predicted_g"])
+    return out
+
+
+def _provider(settings: ServiceSettings) -> ForecastProvider:
+    """The forecast the service holds: over files (fitted once per issue slot), an API with fallbacks, or
+    the synthetic model around now (labelled so in every decision)."""
+    from greenci.usecases.inputs import forecast_provider
+
+    if settings.intensity:
+        from greenci.sources import read_intensity
+
+        series = [s for s in read_intensity(list(settings.intensity)) if s.region in set(settings.regions)]
+        missing = sorted(set(settings.regions) - {s.region for s in series})
+        if missing:
+            raise GreenciError(f"no intensity for region(s) {', '.join(missing)} in the intensity files: give files "
+                               "for them or leave them out of regions", field="regions")
+        grid = IntensityGrid.from_series(series).select(list(settings.regions))
+        return GridForecasts(grid, settings.forecast, label="intensity files")
+    return forecast_provider(regions=settings.regions, at_s=int(time.time()), source=settings.source,
+                             model=settings.forecast, cache_dir=settings.data_dir / "forecasts")
+
+
+def _history(settings: ServiceSettings, store: JobStore) -> HistoryIndex:
+    """Runs of the configured traces, then every job the service saw complete."""
+    index = HistoryIndex()
+    if settings.history:
+        from greenci.traces import read_trace
+
+        index = HistoryIndex(read_trace(list(settings.history)).jobs)
+    for repo, workflow, job_name, submitted_s, runtime_s in store.completed_runs():
+        index.add(repo, workflow, job_name, submitted_s, runtime_s)
+    return index

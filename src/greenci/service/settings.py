@@ -1,0 +1,40 @@
+"""What a service instance is configured with: where it stores jobs, where its intensity comes from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from greenci.errors import InputError
+from greenci.study import STUDY_REGIONS
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """One service instance.
+
+    ``database_url``: an SQLAlchemy URL (default: an SQLite file ``greenci.db`` in ``data_dir``).
+    ``intensity``: intensity files or folders the forecasts are fitted on; ``source``: an API name instead
+    (with the fallback chain); neither: the synthetic model, labelled so in every decision.
+    ``history``: trace files whose runs seed the duration estimates before the first completed job.
+    """
+
+    data_dir: Path = Path("greenci-data")
+    database_url: str | None = None
+    regions: tuple[str, ...] = STUDY_REGIONS
+    intensity: tuple[Path, ...] = ()
+    source: str | None = None
+    forecast: str = "ridge"
+    buffer_h: float = 6.0
+    history: tuple[Path, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not self.regions:
+            raise InputError("regions is empty: list the grid zones the service may place jobs in", field="regions")
+        if self.source and self.intensity:
+            raise InputError("give intensity files or an API source, not both", field=("intensity", "source"))
+
+    @property
+    def url(self) -> str:
+        """The database URL in use."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'greenci.db').resolve()}"

@@ -1,0 +1,176 @@
+"""The durable job store (SQLAlchemy 2): every accepted job with its request, its decision and what happened.
+
+The schema is created and upgraded by Alembic (``migrations/``) when the store opens, so a service started
+on an older database migrates it first. SQLite runs in WAL mode (readers never block the writer);
+PostgreSQL is used by URL. A job's ``Idempotency-Key`` is unique per key: a retried request returns the
+job already stored instead of deciding twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
+
+from greenci.errors import InputError
+
+STATUSES = ("scheduled", "running", "completed", "cancelled")
+
+metadata = sa.MetaData()
+jobs = sa.Table(
+    "jobs", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("idempotency_key", sa.String(200), unique=True, nullable=True),
+    sa.Column("repo", sa.String(200), nullable=False, index=True),
+    sa.Column("workflow", sa.String(200), nullable=False),
+    sa.Column("job_name", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("region", sa.String(64), nullable=False),
+    sa.Column("start_s", sa.BigInteger, nullable=False),
+    sa.Column("submitted_s", sa.BigInteger, nullable=False),
+    sa.Column("created_s", sa.Float, nullable=False),
+    sa.Column("request", sa.Text, nullable=False),
+    sa.Column("decision", sa.Text, nullable=False),
+    sa.Column("started_s", sa.Float, nullable=True),
+    sa.Column("completed_s", sa.Float, nullable=True),
+    sa.Column("runtime_s", sa.Float, nullable=True),
+    sa.Column("measured_kwh", sa.Float, nullable=True),
+    sa.Column("actual_g", sa.Float, nullable=True),
+    sa.Column("outcome", sa.Text, nullable=True),
+)
+
+
+@dataclass(frozen=True)
+class StoredJob:
+    """One row: the request and decision as documents, and what happened since."""
+
+    id: str
+    repo: str
+    workflow: str
+    job_name: str
+    status: str
+    region: str
+    start_s: int
+    submitted_s: int
+    request: dict[str, Any]
+    decision: dict[str, Any]
+    started_s: float | None
+    completed_s: float | None
+    runtime_s: float | None
+    measured_kwh: float | None
+    actual_g: float | None
+    outcome: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "status": self.status, "repo": self.repo, "workflow": self.workflow,
+                "job": self.job_name, "request": self.request, "decision": self.decision,
+                "started_at": _iso(self.started_s), "completed_at": _iso(self.completed_s),
+                "runtime_s": self.runtime_s, "measured_kwh": self.measured_kwh, "actual": self.outcome}
+
+
+def _iso(t: float | None) -> str | None:
+    return None if t is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def _row(r: Any) -> StoredJob:
+    return StoredJob(r.id, r.repo, r.workflow, r.job_name, r.status, r.region, int(r.start_s), int(r.submitted_s),
+                     json.loads(r.request), json.loads(r.decision), r.started_s, r.completed_s, r.runtime_s,
+                     r.measured_kwh, r.actual_g, json.loads(r.outcome) if r.outcome else None)
+
+
+class JobStore:
+    """Jobs in a SQL database; opening it creates or migrates the schema."""
+
+    def __init__(self, url: str) -> None:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = sa.create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        migrate(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def add(self, *, key: str | None, repo: str, workflow: str, job_name: str, status: str, region: str,
+            start_s: int, submitted_s: int, request: dict[str, Any], decision: dict[str, Any],
+            job_id: str | None = None) -> tuple[StoredJob, bool]:
+        """Store a new job; with a key already stored, the stored job instead. ``(job, created)``."""
+        job_id = job_id or str(uuid.uuid4())
+        row = dict(id=job_id, idempotency_key=key, repo=repo, workflow=workflow, job_name=job_name, status=status,
+                   region=region, start_s=start_s, submitted_s=submitted_s, created_s=time.time(),
+                   request=json.dumps(request), decision=json.dumps(decision))
+        try:
+            with self.engine.begin() as c:
+                c.execute(jobs.insert().values(**row))
+        except IntegrityError:
+            existing = self.by_key(key) if key else None
+            if existing is None:
+                raise
+            return existing, False
+        got = self.get(job_id)
+        assert got is not None
+        return got, True
+
+    def by_key(self, key: str) -> StoredJob | None:
+        with self.engine.connect() as c:
+            r = c.execute(jobs.select().where(jobs.c.idempotency_key == key)).first()
+        return _row(r) if r else None
+
+    def get(self, job_id: str) -> StoredJob | None:
+        with self.engine.connect() as c:
+            r = c.execute(jobs.select().where(jobs.c.id == job_id)).first()
+        return _row(r) if r else None
+
+    def list(self, *, status: str | None = None, repo: str | None = None, limit: int = 100) -> list[StoredJob]:
+        q = jobs.select().order_by(jobs.c.created_s.desc()).limit(limit)
+        if status is not None:
+            if status not in STATUSES:
+                raise InputError(f"status {status!r} is unknown: use one of {', '.join(STATUSES)}", field="status")
+            q = q.where(jobs.c.status == status)
+        if repo is not None:
+            q = q.where(jobs.c.repo == repo)
+        with self.engine.connect() as c:
+            return [_row(r) for r in c.execute(q)]
+
+    def transition(self, job_id: str, to: str, allowed_from: tuple[str, ...], **values: Any) -> StoredJob | None:
+        """Move a job to ``to`` when it is in one of ``allowed_from``; None when it is not (or absent)."""
+        if "outcome" in values and values["outcome"] is not None:
+            values["outcome"] = json.dumps(values["outcome"])
+        with self.engine.begin() as c:
+            done = c.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.status.in_(allowed_from))
+                             .values(status=to, **values))
+        return self.get(job_id) if done.rowcount else None
+
+    def completed_runs(self) -> list[tuple[str, str, str, int, float]]:
+        """(repo, workflow, job, submitted_s, runtime_s) of every completed job: the service's own history."""
+        q = sa.select(jobs.c.repo, jobs.c.workflow, jobs.c.job_name, jobs.c.submitted_s, jobs.c.runtime_s) \
+            .where(jobs.c.status == "completed", jobs.c.runtime_s.is_not(None)).order_by(jobs.c.submitted_s)
+        with self.engine.connect() as c:
+            return [(r[0], r[1], r[2], int(r[3]), float(r[4])) for r in c.execute(q)]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Create or upgrade the schema to the newest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

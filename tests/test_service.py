@@ -1,0 +1,163 @@
+"""The scheduler service over real HTTP (uvicorn on a free loopback port) with an SQLite store in a folder.
+
+Intensity: two SYNTHETIC Electricity Maps yearly files written here (2022-08-01 .. 2022-10-20).
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi", reason="the service needs greenci[service]: pip install 'greenci[service]'")
+pytest.importorskip("uvicorn", reason="the service needs greenci[service]: pip install 'greenci[service]'")
+
+import uvicorn  # noqa: E402
+
+from greenci.service import ServiceSettings, create_app  # noqa: E402
+
+HEADER = ("Datetime (UTC),Country,Zone Name,Zone Id,Carbon Intensity gCO₂eq/kWh (direct),"
+          "Carbon Intensity gCO₂eq/kWh (LCA),Low Carbon Percentage,Renewable Percentage,Data Source,"
+          "Data Estimated,Data Estimation Method")
+AT = "2022-10-12T21:00:00Z"
+
+
+def _em(zone: str, phase: float) -> str:
+    t = np.arange(np.datetime64("2022-08-01T00:00"), np.datetime64("2022-10-20T00:00"), np.timedelta64(1, "h"))
+    v = 300 + 150 * np.sin(2 * math.pi * (np.arange(t.size) / 24 + phase))
+    rows = [f"{str(ts).replace('T', ' ')}:00,S,S,{zone},{x:.1f},{x:.1f},50,40,synthetic,false,"
+            for ts, x in zip(t, v, strict=True)]
+    return HEADER + "\n" + "\n".join(rows) + "\n"
+
+
+@pytest.fixture(scope="module")
+def intensity(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("intensity")
+    for zone, phase in (("DE-LU", 0.0), ("GB", 0.4)):
+        (root / zone).mkdir()
+        (root / zone / f"{zone}_2022_hourly.csv").write_text(_em(zone, phase), encoding="utf-8")
+    return root
+
+
+@contextmanager
+def serving(settings: ServiceSettings) -> Iterator[httpx.Client]:
+    """The app of ``settings`` under uvicorn on a free port, and a client for it; stopped on exit."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture()
+def settings(tmp_path: Path, intensity: Path) -> ServiceSettings:
+    return ServiceSettings(data_dir=tmp_path / "data", regions=("DE-LU", "GB"), intensity=(intensity,),
+                           forecast="seasonal-naive")
+
+
+JOB = {"repo": "acme/app", "workflow": "nightly", "job": "build", "event": "schedule", "submitted_at": AT,
+       "duration": "30m", "deadline": "8h"}
+
+
+def test_a_job_gets_a_decision_that_is_kept(settings: ServiceSettings) -> None:
+    with serving(settings) as http:
+        got = http.post("/v1/jobs", json=JOB)
+        assert got.status_code == 201, got.text
+        job = got.json()
+        d = job["decision"]
+        assert job["status"] == "scheduled" and d["region"] in ("DE-LU", "GB")
+        assert d["expected_g"] <= d["now_best_g"] + 1e-9 <= d["baseline_g"] + 1e-9 and d["wait_s"] >= 0
+        assert d["forecast"].startswith("seasonal-naive forecast on intensity files")
+        assert http.get(f"/v1/jobs/{job['id']}").json() == job
+        assert [j["id"] for j in http.get("/v1/jobs", params={"repo": "acme/app"}).json()["jobs"]] == [job["id"]]
+        assert http.get("/v1/jobs", params={"repo": "other/repo"}).json()["jobs"] == []
+        assert http.get("/v1/regions").json()["regions"] == ["DE-LU", "GB"]
+        assert http.get("/healthz").json()["status"] == "ok"
+
+
+def test_idempotency_key_makes_retries_safe(settings: ServiceSettings) -> None:
+    with serving(settings) as http:
+        first = http.post("/v1/jobs", json=JOB, headers={"Idempotency-Key": "run-42"})
+        again = http.post("/v1/jobs", json=JOB, headers={"Idempotency-Key": "run-42"})
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert again.json()["id"] == first.json()["id"]
+        other = http.post("/v1/jobs", json={**JOB, "duration": "5m"}, headers={"Idempotency-Key": "run-42"})
+        assert other.status_code == 409 and "Idempotency-Key" in other.json()["detail"]
+        assert len(http.get("/v1/jobs").json()["jobs"]) == 1
+
+
+def test_bad_input_is_a_4xx_naming_the_field(settings: ServiceSettings) -> None:
+    with serving(settings) as http:
+        got = http.post("/v1/jobs", json={**JOB, "event": "tuesday"})
+        assert got.status_code == 422 and got.json()["fields"] == ["event"] and "tuesday" in got.json()["error"]
+        got = http.post("/v1/jobs", json={**JOB, "duration": "2h", "deadline": "30m"})
+        assert got.status_code == 422 and set(got.json()["fields"]) == {"deadline", "duration"}
+        got = http.post("/v1/jobs", json={**JOB, "power_kw": -1})
+        assert got.status_code == 422 and got.json()["detail"][0]["loc"] == ["body", "power_kw"]
+        got = http.post("/v1/jobs", json={**JOB, "colour": "green"})
+        assert got.status_code == 422 and got.json()["detail"][0]["loc"] == ["body", "colour"]
+        got = http.post("/v1/jobs", json={**JOB, "allowed_regions": ["Atlantis"]})
+        assert got.status_code == 422 and "Atlantis" in got.json()["error"]
+        assert http.get("/v1/jobs", params={"status": "lost"}).status_code == 422
+        assert http.get("/v1/jobs/nope").status_code == 404
+        assert http.get("/v1/jobs").json()["jobs"] == []  # nothing half-stored
+
+
+def test_cancel_only_a_scheduled_job(settings: ServiceSettings) -> None:
+    with serving(settings) as http:
+        job = http.post("/v1/jobs", json=JOB).json()
+        assert http.delete(f"/v1/jobs/{job['id']}").json()["status"] == "cancelled"
+        again = http.delete(f"/v1/jobs/{job['id']}")
+        assert again.status_code == 409 and "cancelled" in again.json()["detail"]
+        assert http.post(f"/v1/jobs/{job['id']}/started").status_code == 409
+        assert http.delete("/v1/jobs/nope").status_code == 404
+
+
+def test_feedback_compares_actual_with_predicted_and_informs_the_next_estimate(settings: ServiceSettings) -> None:
+    with serving(settings) as http:
+        job = http.post("/v1/jobs", json={**JOB, "duration": None}).json()
+        assert job["decision"]["estimate_source"] != "history"
+        start = job["decision"]["start"]
+        assert http.post(f"/v1/jobs/{job['id']}/completed", json={}).status_code == 409  # not started yet
+        assert http.post(f"/v1/jobs/{job['id']}/started", json={"at": start}).json()["status"] == "running"
+        done = http.post(f"/v1/jobs/{job['id']}/completed", json={"runtime_s": 2400}).json()
+        actual = done["actual"]
+        assert done["status"] == "completed" and actual["runtime_s"] == 2400
+        assert actual["actual_g"] > 0 and actual["predicted_g"] == job["decision"]["expected_g"]
+        assert actual["difference_g"] == pytest.approx(actual["actual_g"] - actual["predicted_g"])
+        later = {**JOB, "duration": None, "submitted_at": "2022-10-13T21:00:00Z"}
+        nxt = http.post("/v1/jobs", json=later).json()["decision"]
+        assert nxt["estimate_source"] == "history" and nxt["history_runs"] == 1
+        assert nxt["duration_estimate_s"] > 2400  # the run itself plus the buffer for a short history
+
+
+def test_jobs_and_history_survive_a_restart(settings: ServiceSettings) -> None:
+    with serving(settings) as http:
+        job = http.post("/v1/jobs", json=JOB).json()
+        http.post(f"/v1/jobs/{job['id']}/started", json={"at": job["decision"]["start"]})
+        http.post(f"/v1/jobs/{job['id']}/completed", json={"runtime_s": 1800, "measured_kwh": 0.25})
+    with serving(settings) as http:  # a new process would open the same folder the same way
+        kept = http.get(f"/v1/jobs/{job['id']}").json()
+        assert kept["status"] == "completed" and kept["measured_kwh"] == 0.25
+        assert kept["actual"]["energy_source"] == "measured"
+        nxt = http.post("/v1/jobs", json={**JOB, "submitted_at": "2022-10-13T21:00:00Z"}).json()["decision"]
+        assert nxt["history_runs"] == 1
