@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import FastAPI, Header, HTTPException, Query, Request
@@ -23,6 +25,7 @@ from greenci.forecast import ForecastProvider, GridForecasts
 from greenci.grid import IntensityGrid
 from greenci.jobs import HistoryIndex
 from greenci.jsonsafe import finite
+from greenci.service.dispatch import Dispatcher, check_target
 from greenci.service.settings import ServiceSettings
 from greenci.service.store import JobStore, StoredJob
 from greenci.timeutil import epoch_s, iso, to_datetime, to_epoch_s
@@ -30,6 +33,18 @@ from greenci.usecases.inputs import JobRequest, job_from_request
 from greenci.usecases.plan import PlanPolicy, plan_job
 
 __all__ = ["create_app"]
+
+
+class DispatchIn(BaseModel):
+    """How the service starts the job at its time; without it the CI polls the job and starts it itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["webhook", "github", "command"]
+    url: str | None = Field(None, max_length=2000, description="webhook: the URL to POST the job to")
+    workflow_file: str | None = Field(None, max_length=200, description="github: the workflow to dispatch")
+    ref: str | None = Field(None, max_length=200, description="github: the branch or tag (default main)")
+    inputs: dict[str, str] | None = Field(None, description="github: workflow_dispatch inputs")
 
 
 class JobIn(BaseModel):
@@ -49,6 +64,7 @@ class JobIn(BaseModel):
     allowed_regions: list[str] | None = Field(None, max_length=200)
     carbon_aware: bool | None = None
     power_kw: float = Field(1.0, gt=0, le=1000)
+    dispatch: DispatchIn | None = None
 
 
 class StartedIn(BaseModel):
@@ -75,11 +91,23 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     history = _history(settings, store)
     policy = PlanPolicy.build(buffer_h=settings.buffer_h)
     lock = threading.Lock()  # the forecast cache and the history index are shared by request threads
+    dispatcher = Dispatcher(store, settings.dispatch)
 
-    app = FastAPI(title="greenci scheduler", version=__version__,
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.dispatcher:
+            dispatcher.start()
+        try:
+            yield
+        finally:
+            dispatcher.stop()
+            store.close()
+
+    app = FastAPI(title="greenci scheduler", version=__version__, lifespan=lifespan,
                   description="When and where should this CI job run? Carbon-aware decisions, kept and fed back.")
     app.state.store = store
     app.state.settings = settings
+    app.state.dispatcher = dispatcher
 
     @app.exception_handler(GreenciError)
     async def _greenci_error(_request: Request, exc: GreenciError) -> JSONResponse:
@@ -93,6 +121,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             known = store.by_key(idempotency_key)
             if known is not None:
                 return _replayed(known, request_doc)
+        target = check_target(body.dispatch.model_dump(exclude_none=True) if body.dispatch else None,
+                              settings.dispatch)
         now = datetime.fromtimestamp(epoch_s(datetime.now(UTC)), UTC)
         submitted = to_datetime(body.submitted_at, field="submitted_at") if body.submitted_at is not None else now
         job = job_from_request(JobRequest(
@@ -106,7 +136,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         stored, created = store.add(
             key=idempotency_key, repo=job.repo, workflow=job.workflow, job_name=job.job_name, status="scheduled",
             region=decision.region, start_s=int(np.datetime64(decision.start.rstrip("Z"), "s").astype(np.int64)),
-            submitted_s=to_epoch_s(job.submitted_at), request=request_doc, decision=doc)
+            submitted_s=to_epoch_s(job.submitted_at), request=request_doc, decision=doc, target=target)
         if not created:  # a concurrent retry with the same key stored first: answer with its job
             return _replayed(stored, request_doc)
         return JSONResponse(stored.to_dict(), status_code=201)
@@ -127,7 +157,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     @app.post("/v1/jobs/{job_id}/started")
     def started(job_id: str, body: StartedIn | None = None) -> dict[str, Any]:
         at = _when(body.at if body else None, "at")
-        return _moved(store, job_id, "running", ("scheduled",), started_s=at).to_dict()
+        return _moved(store, job_id, "running", ("scheduled", "dispatched"), started_s=at).to_dict()
 
     @app.post("/v1/jobs/{job_id}/completed")
     def completed(job_id: str, body: CompletedIn | None = None) -> dict[str, Any]:

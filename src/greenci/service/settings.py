@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from greenci.errors import InputError
+from greenci.service.dispatch import DispatchSettings
 from greenci.study import STUDY_REGIONS
 
 
@@ -17,6 +18,7 @@ class ServiceSettings:
     ``intensity``: intensity files or folders the forecasts are fitted on; ``source``: an API name instead
     (with the fallback chain); neither: the synthetic model, labelled so in every decision.
     ``history``: trace files whose runs seed the duration estimates before the first completed job.
+    ``dispatch``: how deferred jobs are started (webhook secret, GitHub token, the allowed command).
     """
 
     data_dir: Path = Path("greenci-data")
@@ -27,6 +29,8 @@ class ServiceSettings:
     forecast: str = "ridge"
     buffer_h: float = 6.0
     history: tuple[Path, ...] = field(default_factory=tuple)
+    dispatch: DispatchSettings = field(default_factory=DispatchSettings)
+    dispatcher: bool = True  # run a dispatcher in this process (several processes may share one PostgreSQL)
 
     def __post_init__(self) -> None:
         if not self.regions:

@@ -21,7 +21,8 @@ from sqlalchemy.exc import IntegrityError
 
 from greenci.errors import InputError
 
-STATUSES = ("scheduled", "running", "completed", "cancelled")
+#: scheduled -> (dispatched ->) running -> completed; scheduled -> cancelled; scheduled -> failed (dispatch gave up)
+STATUSES = ("scheduled", "dispatched", "running", "completed", "cancelled", "failed")
 
 metadata = sa.MetaData()
 jobs = sa.Table(
@@ -44,6 +45,12 @@ jobs = sa.Table(
     sa.Column("measured_kwh", sa.Float, nullable=True),
     sa.Column("actual_g", sa.Float, nullable=True),
     sa.Column("outcome", sa.Text, nullable=True),
+    sa.Column("target", sa.Text, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_until", sa.Float, nullable=True),
+    sa.Column("dispatched_s", sa.Float, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
 )
 
 
@@ -67,10 +74,17 @@ class StoredJob:
     measured_kwh: float | None
     actual_g: float | None
     outcome: dict[str, Any] | None
+    target: dict[str, Any] | None = None
+    attempts: int = 0
+    dispatched_s: float | None = None
+    last_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "status": self.status, "repo": self.repo, "workflow": self.workflow,
                 "job": self.job_name, "request": self.request, "decision": self.decision,
+                "dispatch": None if self.target is None else {
+                    "target": self.target["type"], "attempts": self.attempts,
+                    "dispatched_at": _iso(self.dispatched_s), "last_error": self.last_error},
                 "started_at": _iso(self.started_s), "completed_at": _iso(self.completed_s),
                 "runtime_s": self.runtime_s, "measured_kwh": self.measured_kwh, "actual": self.outcome}
 
@@ -82,7 +96,8 @@ def _iso(t: float | None) -> str | None:
 def _row(r: Any) -> StoredJob:
     return StoredJob(r.id, r.repo, r.workflow, r.job_name, r.status, r.region, int(r.start_s), int(r.submitted_s),
                      json.loads(r.request), json.loads(r.decision), r.started_s, r.completed_s, r.runtime_s,
-                     r.measured_kwh, r.actual_g, json.loads(r.outcome) if r.outcome else None)
+                     r.measured_kwh, r.actual_g, json.loads(r.outcome) if r.outcome else None,
+                     json.loads(r.target) if r.target else None, int(r.attempts or 0), r.dispatched_s, r.last_error)
 
 
 class JobStore:
@@ -101,12 +116,13 @@ class JobStore:
 
     def add(self, *, key: str | None, repo: str, workflow: str, job_name: str, status: str, region: str,
             start_s: int, submitted_s: int, request: dict[str, Any], decision: dict[str, Any],
-            job_id: str | None = None) -> tuple[StoredJob, bool]:
+            job_id: str | None = None, target: dict[str, Any] | None = None) -> tuple[StoredJob, bool]:
         """Store a new job; with a key already stored, the stored job instead. ``(job, created)``."""
         job_id = job_id or str(uuid.uuid4())
         row = dict(id=job_id, idempotency_key=key, repo=repo, workflow=workflow, job_name=job_name, status=status,
                    region=region, start_s=start_s, submitted_s=submitted_s, created_s=time.time(),
-                   request=json.dumps(request), decision=json.dumps(decision))
+                   request=json.dumps(request), decision=json.dumps(decision),
+                   target=json.dumps(target) if target is not None else None)
         try:
             with self.engine.begin() as c:
                 c.execute(jobs.insert().values(**row))
@@ -148,6 +164,45 @@ class JobStore:
             done = c.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.status.in_(allowed_from))
                              .values(status=to, **values))
         return self.get(job_id) if done.rowcount else None
+
+    # ---------------------------------------------------------------------------------- dispatch leases
+    def claim_due(self, owner: str, now: float, lease_s: float, limit: int = 32) -> list[StoredJob]:
+        """Take a lease on scheduled jobs with a target whose start has come; no two owners get one job.
+
+        On PostgreSQL the candidates are locked with ``FOR UPDATE SKIP LOCKED`` (several service processes
+        share the work without waiting on each other); on SQLite the writer lock serialises claims. The
+        conditional update (still scheduled, lease free or expired) is what makes a claim exclusive.
+        """
+        due = (jobs.c.status == "scheduled") & jobs.c.target.is_not(None) & (jobs.c.start_s <= now) & \
+            (jobs.c.lease_until.is_(None) | (jobs.c.lease_until < now))
+        pick = sa.select(jobs.c.id).where(due).order_by(jobs.c.start_s).limit(limit)
+        if self.engine.dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        with self.engine.begin() as c:
+            ids = [r[0] for r in c.execute(pick)]
+            won = [i for i in ids if c.execute(jobs.update().where(jobs.c.id == i, due)
+                                               .values(lease_owner=owner, lease_until=now + lease_s)).rowcount]
+        return [j for j in (self.get(i) for i in won) if j is not None]
+
+    def dispatched(self, job_id: str, owner: str, now: float) -> bool:
+        """The target accepted the job: mark it dispatched (only by the lease's owner, only once)."""
+        with self.engine.begin() as c:
+            done = c.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.lease_owner == owner,
+                                                 jobs.c.status == "scheduled")
+                             .values(status="dispatched", dispatched_s=now, attempts=jobs.c.attempts + 1,
+                                     lease_until=None, last_error=None))
+        return bool(done.rowcount)
+
+    def dispatch_failed(self, job_id: str, owner: str, error: str, retry_at: float | None) -> None:
+        """One failed attempt: retry after ``retry_at`` (the lease holds it till then), or give up (None)."""
+        values: dict[str, Any] = {"attempts": jobs.c.attempts + 1, "last_error": error[:2000]}
+        if retry_at is None:
+            values.update(status="failed", lease_until=None)
+        else:
+            values.update(lease_until=retry_at)
+        with self.engine.begin() as c:
+            c.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.lease_owner == owner,
+                                          jobs.c.status == "scheduled").values(**values))
 
     def completed_runs(self) -> list[tuple[str, str, str, int, float]]:
         """(repo, workflow, job, submitted_s, runtime_s) of every completed job: the service's own history."""
