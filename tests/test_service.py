@@ -1,4 +1,4 @@
-"""The scheduler service over real HTTP (uvicorn on a free loopback port) with an SQLite store in a folder.
+"""The scheduler service over real HTTP (uvicorn on a free loopback port), on an SQLite store and on PostgreSQL.
 
 Intensity: two SYNTHETIC Electricity Maps yearly files written here (2022-08-01 .. 2022-10-20).
 """
@@ -69,9 +69,10 @@ def serving(settings: ServiceSettings) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture()
-def settings(tmp_path: Path, intensity: Path) -> ServiceSettings:
-    return ServiceSettings(data_dir=tmp_path / "data", regions=("DE-LU", "GB"), intensity=(intensity,),
-                           forecast="seasonal-naive")
+def settings(tmp_path: Path, intensity: Path, database_url: str | None) -> ServiceSettings:
+    """On each store (conftest ``database_url``): SQLite in the data folder, and a fresh PostgreSQL database."""
+    return ServiceSettings(data_dir=tmp_path / "data", database_url=database_url, regions=("DE-LU", "GB"),
+                           intensity=(intensity,), forecast="seasonal-naive")
 
 
 JOB = {"repo": "acme/app", "workflow": "nightly", "job": "build", "event": "schedule", "submitted_at": AT,
