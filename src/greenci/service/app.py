@@ -26,6 +26,7 @@ from greenci.grid import IntensityGrid
 from greenci.jobs import HistoryIndex
 from greenci.jsonsafe import finite
 from greenci.service.dispatch import Dispatcher, check_target
+from greenci.service.reads import Metrics, reads_router
 from greenci.service.settings import ServiceSettings
 from greenci.service.store import JobStore, StoredJob
 from greenci.timeutil import epoch_s, iso, to_datetime, to_epoch_s
@@ -91,7 +92,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     history = _history(settings, store)
     policy = PlanPolicy.build(buffer_h=settings.buffer_h)
     lock = threading.Lock()  # the forecast cache and the history index are shared by request threads
-    dispatcher = Dispatcher(store, settings.dispatch)
+    metrics = Metrics()
+    dispatcher = Dispatcher(store, settings.dispatch, on_failure=metrics.dispatch_failed)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -108,6 +110,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.state.store = store
     app.state.settings = settings
     app.state.dispatcher = dispatcher
+    app.state.metrics = metrics
+    app.include_router(reads_router(store, provider, settings.regions, metrics, lock))
 
     @app.exception_handler(GreenciError)
     async def _greenci_error(_request: Request, exc: GreenciError) -> JSONResponse:
@@ -130,8 +134,10 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             default_branch=body.default_branch, submitted_at=submitted, duration=body.duration, deadline=body.deadline,
             allowed_regions=tuple(body.allowed_regions) if body.allowed_regions is not None else None,
             carbon_aware=body.carbon_aware, power_kw=body.power_kw), now=now)
+        t0 = time.perf_counter()
         with lock:
             decision = plan_job(job, intensity=provider, history=history, policy=policy, regions=settings.regions)
+        seconds = time.perf_counter() - t0
         doc = finite(decision.to_dict())
         stored, created = store.add(
             key=idempotency_key, repo=job.repo, workflow=job.workflow, job_name=job.job_name, status="scheduled",
@@ -139,6 +145,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             submitted_s=to_epoch_s(job.submitted_at), request=request_doc, decision=doc, target=target)
         if not created:  # a concurrent retry with the same key stored first: answer with its job
             return _replayed(stored, request_doc)
+        metrics.decided(doc, seconds)
         return JSONResponse(stored.to_dict(), status_code=201)
 
     @app.get("/v1/jobs/{job_id}")
@@ -174,6 +181,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                       measured_kwh=body.measured_kwh, actual_g=outcome.get("actual_g"), outcome=outcome)
         with lock:  # the next estimate of this job uses its runtime
             history.add(job.repo, job.workflow, job.job_name, job.submitted_s, runtime)
+        metrics.completed(outcome.get("actual_g"))
         return done.to_dict()
 
     @app.get("/v1/regions")

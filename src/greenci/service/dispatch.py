@@ -143,7 +143,8 @@ class Dispatcher:
     """Polls the store for due jobs and starts them; one per service process (``start``/``stop``)."""
 
     def __init__(self, store: JobStore, settings: DispatchSettings, *, clock: Callable[[], float] = time.time,
-                 owner: str | None = None) -> None:
+                 owner: str | None = None, on_failure: Callable[[bool], None] | None = None) -> None:
+        self.on_failure = on_failure  # told of each failed attempt (True: the job was given up)
         self.store = store
         self.settings = settings
         self.clock = clock
@@ -163,6 +164,8 @@ class Dispatcher:
                 give_up = attempt >= self.settings.max_attempts
                 retry_at = None if give_up else now + self.settings.backoff_s * 2 ** (attempt - 1)
                 self.store.dispatch_failed(job.id, self.owner, f"attempt {attempt}: {exc}", retry_at)
+                if self.on_failure is not None:
+                    self.on_failure(give_up)
                 logger.warning("dispatch of %s failed (attempt %d%s): %s", job.id, attempt,
                                ", giving up" if give_up else "", exc)
                 continue
