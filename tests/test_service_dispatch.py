@@ -59,8 +59,10 @@ def receiver() -> Iterator[tuple[str, type[Receiver]]]:
         yield url, handler
 
 
-def _settings(tmp_path: Path, intensity: Path, **dispatch: object) -> ServiceSettings:  # noqa: F811
-    return ServiceSettings(data_dir=tmp_path / "data", regions=("DE-LU", "GB"), intensity=(intensity,),
+def _settings(tmp_path: Path, intensity: Path, database_url: str | None = None,  # noqa: F811
+              **dispatch: object) -> ServiceSettings:
+    return ServiceSettings(data_dir=tmp_path / "data", database_url=database_url, regions=("DE-LU", "GB"),
+                           intensity=(intensity,),
                            forecast="seasonal-naive",
                            dispatch=DispatchSettings(webhook_secret=SECRET, poll_s=0.05, backoff_s=0.02,
                                                      **dispatch))  # type: ignore[arg-type]
@@ -74,9 +76,10 @@ def _wait(cond, timeout_s: float = 20.0) -> None:  # type: ignore[no-untyped-def
 
 
 def test_a_due_job_is_posted_once_signed_and_marked(tmp_path: Path, intensity: Path,  # noqa: F811
-                                                    receiver: tuple[str, type[Receiver]]) -> None:
+                                                    receiver: tuple[str, type[Receiver]],
+                                                    database_url: str | None) -> None:
     url, handler = receiver
-    with serving(_settings(tmp_path, intensity)) as http:
+    with serving(_settings(tmp_path, intensity, database_url)) as http:
         job = http.post("/v1/jobs", json={**JOB, "dispatch": {"type": "webhook", "url": url + "/hook"}}).json()
         _wait(lambda: http.get(f"/v1/jobs/{job['id']}").json()["status"] == "dispatched")
         time.sleep(0.3)  # more polls: still one call
@@ -93,10 +96,11 @@ def test_a_due_job_is_posted_once_signed_and_marked(tmp_path: Path, intensity: P
 
 
 def test_a_failing_target_is_retried_then_marked_failed_never_dropped(
-        tmp_path: Path, intensity: Path, receiver: tuple[str, type[Receiver]]) -> None:  # noqa: F811
+        tmp_path: Path, intensity: Path, receiver: tuple[str, type[Receiver]],  # noqa: F811
+        database_url: str | None) -> None:
     url, handler = receiver
     handler.status = 500
-    with serving(_settings(tmp_path, intensity, max_attempts=3)) as http:
+    with serving(_settings(tmp_path, intensity, database_url, max_attempts=3)) as http:
         job = http.post("/v1/jobs", json={**JOB, "dispatch": {"type": "webhook", "url": url}}).json()
         _wait(lambda: http.get(f"/v1/jobs/{job['id']}").json()["status"] == "failed")
         seen = http.get(f"/v1/jobs/{job['id']}").json()
@@ -117,9 +121,10 @@ def test_bad_dispatch_targets_are_refused_by_field(tmp_path: Path, intensity: Pa
 
 
 def test_two_dispatchers_on_one_store_dispatch_each_job_once(tmp_path: Path, intensity: Path,  # noqa: F811
-                                                             receiver: tuple[str, type[Receiver]]) -> None:
+                                                             receiver: tuple[str, type[Receiver]],
+                                                             database_url: str | None) -> None:
     url, handler = receiver
-    settings = _settings(tmp_path, intensity)
+    settings = _settings(tmp_path, intensity, database_url)
     with serving(ServiceSettings(**{**settings.__dict__, "dispatcher": False})) as http:
         ids = [http.post("/v1/jobs", json={**JOB, "job": f"j{i}", "dispatch": {"type": "webhook", "url": url}})
                .json()["id"] for i in range(20)]
@@ -147,16 +152,19 @@ from pathlib import Path
 from greenci.service import ServiceSettings, create_app
 from greenci.service.dispatch import DispatchSettings
 a = json.loads(sys.argv[1])
-s = ServiceSettings(data_dir=Path(a["data"]), regions=("DE-LU", "GB"), intensity=(Path(a["intensity"]),),
+s = ServiceSettings(data_dir=Path(a["data"]), database_url=a["db"], regions=("DE-LU", "GB"),
+                    intensity=(Path(a["intensity"]),),
                     forecast="seasonal-naive", dispatcher=a["dispatcher"],
                     dispatch=DispatchSettings(webhook_secret="s3cret", poll_s=0.05))
 uvicorn.run(create_app(s), host="127.0.0.1", port=a["port"], log_level="warning")
 """
 
 
-def _start_server(data: Path, intensity: Path, dispatcher: bool) -> tuple[subprocess.Popen, str]:  # noqa: F811
+def _start_server(data: Path, intensity: Path, dispatcher: bool,  # noqa: F811
+                  database_url: str | None) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    args = json.dumps({"data": str(data), "intensity": str(intensity), "dispatcher": dispatcher, "port": port})
+    args = json.dumps({"data": str(data), "intensity": str(intensity), "dispatcher": dispatcher, "port": port,
+                       "db": database_url})
     proc = subprocess.Popen([sys.executable, "-c", SERVER, args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
 
@@ -172,10 +180,11 @@ def _start_server(data: Path, intensity: Path, dispatcher: bool) -> tuple[subpro
 
 
 def test_jobs_survive_sigkill_and_are_dispatched_once_after_restart(
-        tmp_path: Path, intensity: Path, receiver: tuple[str, type[Receiver]]) -> None:  # noqa: F811
+        tmp_path: Path, intensity: Path, receiver: tuple[str, type[Receiver]],  # noqa: F811
+        database_url: str | None) -> None:
     url, handler = receiver
     data = tmp_path / "data"
-    first, base = _start_server(data, intensity, dispatcher=False)
+    first, base = _start_server(data, intensity, False, database_url)
     try:
         ids = [httpx.post(base + "/v1/jobs", json={**JOB, "job": f"j{i}", "dispatch": {"type": "webhook",
                                                                                           "url": url}},
@@ -183,7 +192,7 @@ def test_jobs_survive_sigkill_and_are_dispatched_once_after_restart(
     finally:
         os.kill(first.pid, signal.SIGKILL)  # no shutdown, no flush: what was acknowledged must be on disk
         first.wait(10)
-    second, base = _start_server(data, intensity, dispatcher=True)
+    second, base = _start_server(data, intensity, True, database_url)
     try:
         _wait(lambda: len(handler.calls) >= 5, 30)
         time.sleep(0.5)
