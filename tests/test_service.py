@@ -48,12 +48,20 @@ def intensity(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextmanager
-def serving(settings: ServiceSettings) -> Iterator[httpx.Client]:
-    """The app of ``settings`` under uvicorn on a free port, and a client for it; stopped on exit."""
+def serving(settings: ServiceSettings, tenant: str = "acme",
+            scopes: tuple[str, ...] = ("submit", "read")) -> Iterator[httpx.Client]:
+    """The app of ``settings`` under uvicorn on a free port, and a client with a token of ``tenant``.
+
+    ``client.store`` is the app's store (for minting more tokens); stopped on exit.
+    """
+    from greenci.service.auth import create_token
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    app = create_app(settings)
+    headers = {"Authorization": f"Bearer {create_token(app.state.store, tenant, scopes)}"} if settings.auth else {}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -61,7 +69,8 @@ def serving(settings: ServiceSettings) -> Iterator[httpx.Client]:
         assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.02)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False) as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False, headers=headers) as client:
+            client.store = app.state.store  # type: ignore[attr-defined]
             yield client
     finally:
         server.should_exit = True

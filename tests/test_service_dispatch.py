@@ -182,13 +182,18 @@ def _start_server(data: Path, intensity: Path, dispatcher: bool,  # noqa: F811
 def test_jobs_survive_sigkill_and_are_dispatched_once_after_restart(
         tmp_path: Path, intensity: Path, receiver: tuple[str, type[Receiver]],  # noqa: F811
         database_url: str | None) -> None:
+    from greenci.service.auth import create_token
+
     url, handler = receiver
     data = tmp_path / "data"
+    store = JobStore(ServiceSettings(data_dir=data, database_url=database_url).url)
+    auth = {"Authorization": f"Bearer {create_token(store, 'acme')}"}
+    store.close()
     first, base = _start_server(data, intensity, False, database_url)
     try:
         ids = [httpx.post(base + "/v1/jobs", json={**JOB, "job": f"j{i}", "dispatch": {"type": "webhook",
                                                                                           "url": url}},
-                          trust_env=False, timeout=30).json()["id"] for i in range(5)]
+                          trust_env=False, timeout=30, headers=auth).json()["id"] for i in range(5)]
     finally:
         os.kill(first.pid, signal.SIGKILL)  # no shutdown, no flush: what was acknowledged must be on disk
         first.wait(10)
@@ -196,7 +201,7 @@ def test_jobs_survive_sigkill_and_are_dispatched_once_after_restart(
     try:
         _wait(lambda: len(handler.calls) >= 5, 30)
         time.sleep(0.5)
-        jobs = {j["id"]: j for j in httpx.get(base + "/v1/jobs", trust_env=False).json()["jobs"]}
+        jobs = {j["id"]: j for j in httpx.get(base + "/v1/jobs", trust_env=False, headers=auth).json()["jobs"]}
     finally:
         second.terminate()
         second.wait(10)

@@ -11,8 +11,70 @@ from greenci.errors import ConfigError, InputError
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``serve`` to ``app``."""
+    """Add ``serve`` and the ``token`` group to ``app``."""
     app.command("serve")(_friendly(serve))
+    tokens = typer.Typer(no_args_is_help=True, help="API tokens of the scheduler service (per tenant, hashed).")
+    tokens.command("create")(_friendly(token_create))
+    tokens.command("list")(_friendly(token_list))
+    tokens.command("revoke")(_friendly(token_revoke))
+    app.add_typer(tokens, name="token")
+
+
+_DATA = typer.Option(Path("greenci-data"), "--data-dir", help="The service's data folder (its SQLite store).")
+_DB = typer.Option(None, "--db", help="SQLAlchemy URL of the store instead (e.g. PostgreSQL).")
+
+
+def _store(data_dir: Path, db: str | None):  # type: ignore[no-untyped-def]  # noqa: ANN202 - optional extra
+    try:
+        from greenci.service.settings import ServiceSettings
+        from greenci.service.store import JobStore
+    except ImportError:
+        raise ConfigError("the service needs its extra: pip install 'greenci[service]'") from None
+    return JobStore(ServiceSettings(data_dir=data_dir, database_url=db).url)
+
+
+def token_create(
+    tenant: str = typer.Option(..., help="The tenant the token acts for (a-z, 0-9, -, _, .)."),
+    scopes: str = typer.Option("submit,read", help="Comma-separated: submit, read, admin."),
+    label: str = typer.Option("", help="A note to tell tokens apart (e.g. the CI that uses it)."),
+    data_dir: Path = _DATA, db: str | None = _DB,
+) -> None:
+    """Create a token and print it (the only time it is shown: only its hash is stored)."""
+    from greenci.service.auth import create_token
+
+    store = _store(data_dir, db)
+    try:
+        token = create_token(store, tenant, tuple(x.strip() for x in scopes.split(",") if x.strip()), label)
+    finally:
+        store.close()
+    typer.echo(token)
+
+
+def token_list(data_dir: Path = _DATA, db: str | None = _DB) -> None:
+    """Tokens by id, tenant, scopes and label (never their secrets)."""
+    from greenci.service.auth import list_tokens
+
+    store = _store(data_dir, db)
+    try:
+        for t in list_tokens(store):
+            typer.echo(f"{t['id']}  {t['tenant']}  {','.join(t['scopes'])}  {'revoked' if t['revoked'] else 'active'}"
+                       f"  {t['label']}")
+    finally:
+        store.close()
+
+
+def token_revoke(token_id: str = typer.Argument(..., help="The token's id (the part after gci_)."),
+                 data_dir: Path = _DATA, db: str | None = _DB) -> None:
+    """Revoke a token: requests with it are refused from now on."""
+    from greenci.service.auth import revoke_token
+
+    store = _store(data_dir, db)
+    try:
+        if not revoke_token(store, token_id):
+            raise InputError(f"no active token {token_id!r}: see greenci token list")
+    finally:
+        store.close()
+    typer.echo(f"revoked {token_id}")
 
 
 def serve(
@@ -26,6 +88,7 @@ def serve(
     forecast: str = typer.Option("ridge", help="Forecast model over files: ridge, persistence, seasonal-naive."),
     buffer_h: float = typer.Option(6.0, "--buffer-h", help="Allowed waiting when a job gives no deadline."),
     history: list[Path] | None = typer.Option(None, help="Trace files that seed the duration estimates."),
+    no_auth: bool = typer.Option(False, "--no-auth", help="Serve without tokens (one tenant; local use only)."),
 ) -> None:
     """Serve the scheduler API: POST /v1/jobs for a decision; started/completed feed the history."""
     try:
@@ -40,5 +103,6 @@ def serve(
     names = tuple(r.strip() for r in regions.split(",") if r.strip())
     check_folder(data_dir, field="--data-dir")
     settings = ServiceSettings(data_dir=data_dir, database_url=db, regions=names, intensity=tuple(intensity or ()),
-                               source=source, forecast=forecast, buffer_h=buffer_h, history=tuple(history or ()))
+                               source=source, forecast=forecast, buffer_h=buffer_h, history=tuple(history or ()),
+                               auth=not no_auth)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,8 +25,9 @@ from greenci.forecast import ForecastProvider, GridForecasts
 from greenci.grid import IntensityGrid
 from greenci.jobs import HistoryIndex
 from greenci.jsonsafe import finite
+from greenci.service.auth import Caller, RateLimiter, verify_token
 from greenci.service.dispatch import Dispatcher, check_target
-from greenci.service.reads import Metrics, reads_router
+from greenci.service.reads import Metrics, job_stats, metrics_response, reads_router
 from greenci.service.settings import ServiceSettings
 from greenci.service.store import JobStore, StoredJob
 from greenci.timeutil import epoch_s, iso, to_datetime, to_epoch_s
@@ -111,7 +112,33 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.state.settings = settings
     app.state.dispatcher = dispatcher
     app.state.metrics = metrics
-    app.include_router(reads_router(store, provider, settings.regions, metrics, lock))
+    limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
+
+    def need(scope: str):  # type: ignore[no-untyped-def]  # noqa: ANN202 - a FastAPI dependency factory
+        def caller(authorization: Annotated[str | None, Header()] = None) -> Caller:
+            if not settings.auth:
+                return Caller("default", "-", frozenset({"submit", "read", "admin"}))
+            token = (authorization or "").removeprefix("Bearer ").strip()
+            who = verify_token(store, token) if token else None
+            if who is None:
+                raise HTTPException(401, detail="a valid API token is required: Authorization: Bearer gci_... "
+                                                "(greenci token create)", headers={"WWW-Authenticate": "Bearer"})
+            if not who.may(scope):
+                raise HTTPException(403, detail=f"this token lacks the {scope!r} scope")
+            wait = limiter.allow(who.token_id)
+            if wait:
+                raise HTTPException(429, detail=f"rate limit of {settings.rate_per_s:g} requests/s for this token",
+                                    headers={"Retry-After": str(max(1, int(np.ceil(wait))))})
+            return who
+        return caller
+
+    submitter, reader = Depends(need("submit")), Depends(need("read"))
+    app.include_router(reads_router(provider, settings.regions, lock),
+                       dependencies=[] if settings.public_reads else [reader])
+
+    def scope_of(who: Caller) -> str | None:
+        """The tenant whose jobs a caller sees (None: every tenant's, for admin tokens)."""
+        return None if "admin" in who.scopes else who.tenant
 
     @app.exception_handler(GreenciError)
     async def _greenci_error(_request: Request, exc: GreenciError) -> JSONResponse:
@@ -119,10 +146,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         return JSONResponse({"error": str(exc), "fields": list(exc.fields)}, status_code=status)
 
     @app.post("/v1/jobs", status_code=201)
-    def submit(body: JobIn, idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
+    def submit(body: JobIn, idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+               who: Caller = submitter) -> JSONResponse:
         request_doc = body.model_dump()
         if idempotency_key:
-            known = store.by_key(idempotency_key)
+            known = store.by_key(idempotency_key, who.tenant)
             if known is not None:
                 return _replayed(known, request_doc)
         target = check_target(body.dispatch.model_dump(exclude_none=True) if body.dispatch else None,
@@ -142,34 +170,36 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         stored, created = store.add(
             key=idempotency_key, repo=job.repo, workflow=job.workflow, job_name=job.job_name, status="scheduled",
             region=decision.region, start_s=int(np.datetime64(decision.start.rstrip("Z"), "s").astype(np.int64)),
-            submitted_s=to_epoch_s(job.submitted_at), request=request_doc, decision=doc, target=target)
+            submitted_s=to_epoch_s(job.submitted_at), request=request_doc, decision=doc, target=target,
+            tenant=who.tenant)
         if not created:  # a concurrent retry with the same key stored first: answer with its job
             return _replayed(stored, request_doc)
         metrics.decided(doc, seconds)
         return JSONResponse(stored.to_dict(), status_code=201)
 
     @app.get("/v1/jobs/{job_id}")
-    def get_job(job_id: str) -> dict[str, Any]:
-        return _found(store.get(job_id), job_id).to_dict()
+    def get_job(job_id: str, who: Caller = reader) -> dict[str, Any]:
+        return _found(store.get(job_id, scope_of(who)), job_id).to_dict()
 
     @app.get("/v1/jobs")
     def list_jobs(status: str | None = None, repo: str | None = None,
-                  limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-        return {"jobs": [j.to_dict() for j in store.list(status=status, repo=repo, limit=limit)]}
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 100, who: Caller = reader) -> dict[str, Any]:
+        found = store.list(status=status, repo=repo, limit=limit, tenant=scope_of(who))
+        return {"jobs": [j.to_dict() for j in found]}
 
     @app.delete("/v1/jobs/{job_id}")
-    def cancel(job_id: str) -> dict[str, Any]:
-        return _moved(store, job_id, "cancelled", ("scheduled",)).to_dict()
+    def cancel(job_id: str, who: Caller = submitter) -> dict[str, Any]:
+        return _moved(store, job_id, "cancelled", ("scheduled",), scope_of(who)).to_dict()
 
     @app.post("/v1/jobs/{job_id}/started")
-    def started(job_id: str, body: StartedIn | None = None) -> dict[str, Any]:
+    def started(job_id: str, body: StartedIn | None = None, who: Caller = submitter) -> dict[str, Any]:
         at = _when(body.at if body else None, "at")
-        return _moved(store, job_id, "running", ("scheduled", "dispatched"), started_s=at).to_dict()
+        return _moved(store, job_id, "running", ("scheduled", "dispatched"), scope_of(who), started_s=at).to_dict()
 
     @app.post("/v1/jobs/{job_id}/completed")
-    def completed(job_id: str, body: CompletedIn | None = None) -> dict[str, Any]:
+    def completed(job_id: str, body: CompletedIn | None = None, who: Caller = submitter) -> dict[str, Any]:
         body = body or CompletedIn()
-        job = _found(store.get(job_id), job_id)
+        job = _found(store.get(job_id, scope_of(who)), job_id)
         at = _when(body.at, "at")
         if job.status != "running":
             raise HTTPException(409, detail=f"job {job_id} is {job.status}: report started before completed")
@@ -177,12 +207,20 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         if not runtime > 0:
             raise HTTPException(422, detail="runtime_s is not known: give runtime_s, or report started first")
         outcome = _outcome(job, runtime, body.measured_kwh, provider)
-        done = _moved(store, job_id, "completed", ("running",), completed_s=at, runtime_s=runtime,
+        done = _moved(store, job_id, "completed", ("running",), scope_of(who), completed_s=at, runtime_s=runtime,
                       measured_kwh=body.measured_kwh, actual_g=outcome.get("actual_g"), outcome=outcome)
         with lock:  # the next estimate of this job uses its runtime
             history.add(job.repo, job.workflow, job.job_name, job.submitted_s, runtime)
         metrics.completed(outcome.get("actual_g"))
         return done.to_dict()
+
+    @app.get("/v1/stats")
+    def stats(who: Caller = reader) -> dict[str, Any]:
+        return job_stats(store.list(limit=100_000, tenant=scope_of(who)))
+
+    @app.get("/metrics")
+    def prometheus() -> Any:
+        return metrics_response(metrics)
 
     @app.get("/v1/regions")
     def regions() -> dict[str, Any]:
@@ -208,10 +246,11 @@ def _found(job: StoredJob | None, job_id: str) -> StoredJob:
     return job
 
 
-def _moved(store: JobStore, job_id: str, to: str, allowed: tuple[str, ...], **values: Any) -> StoredJob:
-    moved = store.transition(job_id, to, allowed, **values)
+def _moved(store: JobStore, job_id: str, to: str, allowed: tuple[str, ...], tenant: str | None,
+           **values: Any) -> StoredJob:
+    moved = store.transition(job_id, to, allowed, tenant, **values)
     if moved is None:
-        job = _found(store.get(job_id), job_id)
+        job = _found(store.get(job_id, tenant), job_id)
         raise HTTPException(409, detail=f"job {job_id} is {job.status}: it cannot become {to} (only from "
                                         f"{' or '.join(allowed)})")
     return moved

@@ -18,10 +18,10 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from greenci.errors import InputError
 from greenci.forecast import ForecastProvider
 from greenci.grid import IntensityGrid
-from greenci.service.store import STATUSES, JobStore
+from greenci.service.store import STATUSES, StoredJob
 from greenci.timeutil import iso, to_datetime64
 
-__all__ = ["Metrics", "reads_router"]
+__all__ = ["Metrics", "job_stats", "metrics_response", "reads_router"]
 
 
 class Metrics:
@@ -67,9 +67,25 @@ class Metrics:
             self.actual.inc(max(float(actual_g), 0.0))
 
 
-def reads_router(store: JobStore, provider: ForecastProvider, regions: tuple[str, ...], metrics: Metrics,
-                 lock: threading.Lock) -> APIRouter:
-    """The read endpoints over one app's store and forecast."""
+def job_stats(jobs: list[StoredJob]) -> dict[str, Any]:
+    """Counts per status and the gCO2eq predicted, saved and (for completed jobs) actually emitted."""
+    done = [j for j in jobs if j.actual_g is not None]
+    return {"jobs": len(jobs), "by_status": {s: sum(j.status == s for j in jobs) for s in STATUSES},
+            "predicted_g": sum(float(j.decision.get("expected_g") or 0) for j in jobs),
+            "saving_g": sum(float(j.decision.get("saving_g") or 0) for j in jobs),
+            "completed_with_actual": len(done),
+            "actual_g": sum(float(j.actual_g or 0) for j in done),
+            "predicted_g_of_those": sum(float(j.decision.get("expected_g") or 0) for j in done)}
+
+
+def metrics_response(metrics: Metrics) -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def reads_router(provider: ForecastProvider, regions: tuple[str, ...], lock: threading.Lock) -> APIRouter:
+    """The forecast and the Carbon Aware SDK endpoints over one app's forecast."""
     router = APIRouter()
 
     def issued(at: str | None) -> int:
@@ -103,24 +119,6 @@ def reads_router(store: JobStore, provider: ForecastProvider, regions: tuple[str
                 "fallback": f.fallback, "synthetic": grid.synthetic,
                 "values": [{"time": iso(int(t)), "g_per_kwh": _num(v)}
                            for t, v in zip(grid.times[:n].astype(np.int64), grid.values[0, :n], strict=True)]}
-
-    @router.get("/v1/stats")
-    def stats() -> dict[str, Any]:
-        jobs = store.list(limit=100_000)
-        by_status = {s: sum(j.status == s for j in jobs) for s in STATUSES}
-        done = [j for j in jobs if j.actual_g is not None]
-        return {"jobs": len(jobs), "by_status": by_status,
-                "predicted_g": sum(float(j.decision.get("expected_g") or 0) for j in jobs),
-                "saving_g": sum(float(j.decision.get("saving_g") or 0) for j in jobs),
-                "completed_with_actual": len(done),
-                "actual_g": sum(float(j.actual_g or 0) for j in done),
-                "predicted_g_of_those": sum(float(j.decision.get("expected_g") or 0) for j in done)}
-
-    @router.get("/metrics")
-    def prometheus() -> Response:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     # ------------------------------------------------------------------ the Carbon Aware SDK's shapes
     @router.get("/emissions/bylocation")

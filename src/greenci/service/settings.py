@@ -31,6 +31,10 @@ class ServiceSettings:
     history: tuple[Path, ...] = field(default_factory=tuple)
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     dispatcher: bool = True  # run a dispatcher in this process (several processes may share one PostgreSQL)
+    auth: bool = True  # API tokens required (greenci token create); off: one tenant "default", every scope
+    public_reads: bool = False  # forecasts and the Carbon Aware SDK endpoints without a token
+    rate_per_s: float = 100.0  # requests per second per token, sustained
+    rate_burst: int = 200
 
     def __post_init__(self) -> None:
         if not self.regions:

@@ -51,6 +51,17 @@ jobs = sa.Table(
     sa.Column("lease_until", sa.Float, nullable=True),
     sa.Column("dispatched_s", sa.Float, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("tenant", sa.String(64), nullable=False, server_default="default"),
+)
+tokens = sa.Table(
+    "tokens", metadata,
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False, index=True),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("scopes", sa.String(200), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_s", sa.Float, nullable=False),
+    sa.Column("revoked_s", sa.Float, nullable=True),
 )
 
 
@@ -78,10 +89,11 @@ class StoredJob:
     attempts: int = 0
     dispatched_s: float | None = None
     last_error: str | None = None
+    tenant: str = "default"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "status": self.status, "repo": self.repo, "workflow": self.workflow,
-                "job": self.job_name, "request": self.request, "decision": self.decision,
+        return {"id": self.id, "tenant": self.tenant, "status": self.status, "repo": self.repo,
+                "workflow": self.workflow, "job": self.job_name, "request": self.request, "decision": self.decision,
                 "dispatch": None if self.target is None else {
                     "target": self.target["type"], "attempts": self.attempts,
                     "dispatched_at": _iso(self.dispatched_s), "last_error": self.last_error},
@@ -97,7 +109,8 @@ def _row(r: Any) -> StoredJob:
     return StoredJob(r.id, r.repo, r.workflow, r.job_name, r.status, r.region, int(r.start_s), int(r.submitted_s),
                      json.loads(r.request), json.loads(r.decision), r.started_s, r.completed_s, r.runtime_s,
                      r.measured_kwh, r.actual_g, json.loads(r.outcome) if r.outcome else None,
-                     json.loads(r.target) if r.target else None, int(r.attempts or 0), r.dispatched_s, r.last_error)
+                     json.loads(r.target) if r.target else None, int(r.attempts or 0), r.dispatched_s, r.last_error,
+                     r.tenant)
 
 
 class JobStore:
@@ -116,18 +129,20 @@ class JobStore:
 
     def add(self, *, key: str | None, repo: str, workflow: str, job_name: str, status: str, region: str,
             start_s: int, submitted_s: int, request: dict[str, Any], decision: dict[str, Any],
-            job_id: str | None = None, target: dict[str, Any] | None = None) -> tuple[StoredJob, bool]:
+            job_id: str | None = None, target: dict[str, Any] | None = None,
+            tenant: str = "default") -> tuple[StoredJob, bool]:
         """Store a new job; with a key already stored, the stored job instead. ``(job, created)``."""
         job_id = job_id or str(uuid.uuid4())
-        row = dict(id=job_id, idempotency_key=key, repo=repo, workflow=workflow, job_name=job_name, status=status,
-                   region=region, start_s=start_s, submitted_s=submitted_s, created_s=time.time(),
+        key = f"{tenant}:{key}" if key else None  # keys are unique per tenant
+        row = dict(id=job_id, tenant=tenant, idempotency_key=key, repo=repo, workflow=workflow, job_name=job_name,
+                   status=status, region=region, start_s=start_s, submitted_s=submitted_s, created_s=time.time(),
                    request=json.dumps(request), decision=json.dumps(decision),
                    target=json.dumps(target) if target is not None else None)
         try:
             with self.engine.begin() as c:
                 c.execute(jobs.insert().values(**row))
         except IntegrityError:
-            existing = self.by_key(key) if key else None
+            existing = self._by_stored_key(key) if key else None
             if existing is None:
                 raise
             return existing, False
@@ -135,18 +150,28 @@ class JobStore:
         assert got is not None
         return got, True
 
-    def by_key(self, key: str) -> StoredJob | None:
+    def by_key(self, key: str, tenant: str = "default") -> StoredJob | None:
+        return self._by_stored_key(f"{tenant}:{key}")
+
+    def _by_stored_key(self, key: str) -> StoredJob | None:
         with self.engine.connect() as c:
             r = c.execute(jobs.select().where(jobs.c.idempotency_key == key)).first()
         return _row(r) if r else None
 
-    def get(self, job_id: str) -> StoredJob | None:
+    def get(self, job_id: str, tenant: str | None = None) -> StoredJob | None:
+        """The job, or None; with ``tenant``, only that tenant's job (another tenant's is None)."""
+        q = jobs.select().where(jobs.c.id == job_id)
+        if tenant is not None:
+            q = q.where(jobs.c.tenant == tenant)
         with self.engine.connect() as c:
-            r = c.execute(jobs.select().where(jobs.c.id == job_id)).first()
+            r = c.execute(q).first()
         return _row(r) if r else None
 
-    def list(self, *, status: str | None = None, repo: str | None = None, limit: int = 100) -> list[StoredJob]:
+    def list(self, *, status: str | None = None, repo: str | None = None, limit: int = 100,
+             tenant: str | None = None) -> list[StoredJob]:
         q = jobs.select().order_by(jobs.c.created_s.desc()).limit(limit)
+        if tenant is not None:
+            q = q.where(jobs.c.tenant == tenant)
         if status is not None:
             if status not in STATUSES:
                 raise InputError(f"status {status!r} is unknown: use one of {', '.join(STATUSES)}", field="status")
@@ -156,13 +181,16 @@ class JobStore:
         with self.engine.connect() as c:
             return [_row(r) for r in c.execute(q)]
 
-    def transition(self, job_id: str, to: str, allowed_from: tuple[str, ...], **values: Any) -> StoredJob | None:
+    def transition(self, job_id: str, to: str, allowed_from: tuple[str, ...], tenant: str | None = None,
+                   **values: Any) -> StoredJob | None:
         """Move a job to ``to`` when it is in one of ``allowed_from``; None when it is not (or absent)."""
         if "outcome" in values and values["outcome"] is not None:
             values["outcome"] = json.dumps(values["outcome"])
+        where = [jobs.c.id == job_id, jobs.c.status.in_(allowed_from)]
+        if tenant is not None:
+            where.append(jobs.c.tenant == tenant)
         with self.engine.begin() as c:
-            done = c.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.status.in_(allowed_from))
-                             .values(status=to, **values))
+            done = c.execute(jobs.update().where(*where).values(status=to, **values))
         return self.get(job_id) if done.rowcount else None
 
     # ---------------------------------------------------------------------------------- dispatch leases

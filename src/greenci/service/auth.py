@@ -1,0 +1,107 @@
+"""Tenants, API tokens and scopes, and a rate limit per token.
+
+A token is ``gci_<id>_<secret>``: the id finds its row, the secret is checked against a SHA-256 hash (the
+secret is 32 random bytes, so a fast hash is enough; the plain token is shown once, when it is created,
+and never stored). Scopes: ``submit`` (post jobs and report on them), ``read`` (read jobs, forecasts,
+statistics), ``admin`` (every tenant's jobs). A tenant never sees or changes another tenant's jobs: they
+answer 404, as if they did not exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from greenci.errors import InputError
+from greenci.service.store import JobStore, tokens
+
+SCOPES = ("submit", "read", "admin")
+_TENANT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+__all__ = ["SCOPES", "Caller", "RateLimiter", "create_token", "list_tokens", "revoke_token", "verify_token"]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: the tenant, the token's id and scopes."""
+
+    tenant: str
+    token_id: str
+    scopes: frozenset[str]
+
+    def may(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def check_tenant(name: str) -> str:
+    if not name or len(name) > 64 or not set(name) <= _TENANT_CHARS:
+        raise InputError(f"tenant {name!r} must be 1-64 characters of a-z, 0-9, '-', '_' or '.'", field="tenant")
+    return name
+
+
+def create_token(store: JobStore, tenant: str, scopes: tuple[str, ...] = ("submit", "read"), label: str = "") -> str:
+    """A new token for ``tenant``; the only time its plain text exists."""
+    check_tenant(tenant)
+    bad = [s for s in scopes if s not in SCOPES]
+    if bad or not scopes:
+        raise InputError(f"scopes {', '.join(bad) or '(none)'}: choose from {', '.join(SCOPES)}", field="scopes")
+    token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    with store.engine.begin() as c:
+        c.execute(tokens.insert().values(id=token_id, tenant=tenant, hash=_hash(secret), scopes=",".join(scopes),
+                                         label=label[:200], created_s=time.time()))
+    return f"gci_{token_id}_{secret}"
+
+
+def verify_token(store: JobStore, token: str) -> Caller | None:
+    """The caller a token stands for, or None (unknown, malformed, revoked)."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != "gci":
+        return None
+    with store.engine.connect() as c:
+        row = c.execute(sa.select(tokens).where(tokens.c.id == parts[1])).first()
+    if row is None or row.revoked_s is not None or not hmac.compare_digest(row.hash, _hash(parts[2])):
+        return None
+    return Caller(row.tenant, row.id, frozenset(row.scopes.split(",")))
+
+
+def list_tokens(store: JobStore) -> list[dict]:
+    with store.engine.connect() as c:
+        return [{"id": r.id, "tenant": r.tenant, "scopes": r.scopes.split(","), "label": r.label,
+                 "revoked": r.revoked_s is not None} for r in c.execute(sa.select(tokens).order_by(tokens.c.created_s))]
+
+
+def revoke_token(store: JobStore, token_id: str) -> bool:
+    with store.engine.begin() as c:
+        return bool(c.execute(tokens.update().where(tokens.c.id == token_id, tokens.c.revoked_s.is_(None))
+                              .values(revoked_s=time.time())).rowcount)
+
+
+class RateLimiter:
+    """A token bucket per token: ``rate_per_s`` sustained, ``burst`` at once (per service process)."""
+
+    def __init__(self, rate_per_s: float, burst: int) -> None:
+        self.rate, self.burst = float(rate_per_s), float(burst)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str, now: float | None = None) -> float:
+        """0 when the request may go, else the seconds to wait."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            level, last = self._buckets.get(key, (self.burst, now))
+            level = min(self.burst, level + (now - last) * self.rate)
+            if level >= 1:
+                self._buckets[key] = (level - 1, now)
+                return 0.0
+            self._buckets[key] = (level, now)
+            return (1 - level) / self.rate

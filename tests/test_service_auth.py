@@ -1,0 +1,95 @@
+"""Tenants and tokens over real HTTP: who may do what, and a tenant never sees another's jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytest.importorskip("fastapi", reason="the service needs greenci[service]: pip install 'greenci[service]'")
+
+from test_service import JOB, intensity, serving  # noqa: E402, F401 - the module fixture is reused
+
+from greenci.service import ServiceSettings  # noqa: E402
+from greenci.service.auth import create_token, list_tokens, revoke_token  # noqa: E402
+
+
+@pytest.fixture()
+def settings(tmp_path: Path, intensity: Path, database_url: str | None) -> ServiceSettings:  # noqa: F811
+    return ServiceSettings(data_dir=tmp_path / "data", database_url=database_url, regions=("DE-LU", "GB"),
+                           intensity=(intensity,), forecast="seasonal-naive", dispatcher=False)
+
+
+def _as(http: httpx.Client, token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_tokens_are_required_checked_and_scoped(settings: ServiceSettings) -> None:
+    with serving(settings) as http:
+        anon = {"Authorization": ""}
+        got = http.post("/v1/jobs", json=JOB, headers=anon)
+        assert got.status_code == 401 and got.headers["WWW-Authenticate"] == "Bearer"
+        assert http.get("/v1/jobs", headers={"Authorization": "Bearer gci_nothing_here"}).status_code == 401
+        assert http.get("/v1/forecast", params={"region": "GB"}, headers=anon).status_code == 401
+        assert http.get("/healthz", headers=anon).status_code == 200
+        assert http.get("/metrics", headers=anon).status_code == 200
+        reader = create_token(http.store, "acme", ("read",))  # type: ignore[attr-defined]
+        got = http.post("/v1/jobs", json=JOB, headers=_as(http, reader))
+        assert got.status_code == 403 and "submit" in got.json()["detail"]
+        assert http.get("/v1/jobs", headers=_as(http, reader)).status_code == 200
+        token_id = reader.split("_")[1]
+        assert revoke_token(http.store, token_id)  # type: ignore[attr-defined]
+        assert http.get("/v1/jobs", headers=_as(http, reader)).status_code == 401
+        listed = list_tokens(http.store)  # type: ignore[attr-defined]
+        assert all(reader.split("_", 2)[2] not in str(t) for t in listed)  # the secret is never stored
+        assert next(t for t in listed if t["id"] == token_id)["revoked"] is True
+
+
+def test_a_tenant_never_sees_or_changes_another_tenants_jobs(settings: ServiceSettings) -> None:
+    with serving(settings, tenant="acme") as http:
+        other = _as(http, create_token(http.store, "globex"))  # type: ignore[attr-defined]
+        admin = _as(http, create_token(http.store, "ops", ("admin",)))  # type: ignore[attr-defined]
+        mine = http.post("/v1/jobs", json=JOB, headers={"Idempotency-Key": "k1"}).json()
+        theirs = http.post("/v1/jobs", json=JOB, headers={**other, "Idempotency-Key": "k1"})
+        assert theirs.status_code == 201 and theirs.json()["id"] != mine["id"]  # keys are per tenant
+        assert mine["tenant"] == "acme" and theirs.json()["tenant"] == "globex"
+        for call in (lambda: http.get(f"/v1/jobs/{mine['id']}", headers=other),
+                     lambda: http.delete(f"/v1/jobs/{mine['id']}", headers=other),
+                     lambda: http.post(f"/v1/jobs/{mine['id']}/started", headers=other)):
+            assert call().status_code == 404
+        assert [j["id"] for j in http.get("/v1/jobs", headers=other).json()["jobs"]] == [theirs.json()["id"]]
+        assert http.get("/v1/stats", headers=other).json()["jobs"] == 1
+        assert http.get(f"/v1/jobs/{mine['id']}").json()["status"] == "scheduled"  # untouched
+        assert len(http.get("/v1/jobs", headers=admin).json()["jobs"]) == 2
+
+
+def test_rate_limit_per_token(tmp_path: Path, intensity: Path) -> None:  # noqa: F811
+    settings = ServiceSettings(data_dir=tmp_path / "data", regions=("DE-LU", "GB"), intensity=(intensity,),
+                               forecast="persistence", dispatcher=False, rate_per_s=0.5, rate_burst=3)
+    with serving(settings) as http:
+        codes = [http.get("/v1/jobs").status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        limited = http.get("/v1/jobs")
+        assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+        other = _as(http, create_token(http.store, "globex"))  # type: ignore[attr-defined]
+        assert http.get("/v1/jobs", headers=other).status_code == 200  # a bucket per token
+
+
+def test_token_cli_creates_lists_and_revokes(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from greenci.cli import app
+
+    data = tmp_path / "data"
+    made = CliRunner().invoke(app, ["token", "create", "--tenant", "acme", "--scopes", "submit,read",
+                                    "--data-dir", str(data)])
+    assert made.exit_code == 0, made.output
+    token = made.stdout.strip().splitlines()[-1]
+    assert token.startswith("gci_")
+    listed = CliRunner().invoke(app, ["token", "list", "--data-dir", str(data)])
+    assert "acme" in listed.stdout and token.split("_", 2)[2] not in listed.stdout
+    gone = CliRunner().invoke(app, ["token", "revoke", token.split("_")[1], "--data-dir", str(data)])
+    assert gone.exit_code == 0
+    bad = CliRunner().invoke(app, ["token", "create", "--tenant", "Acme Corp!", "--data-dir", str(data)])
+    assert bad.exit_code == 2 and "--tenant" in bad.stderr
