@@ -89,6 +89,7 @@ def serve(
     buffer_h: float = typer.Option(6.0, "--buffer-h", help="Allowed waiting when a job gives no deadline."),
     history: list[Path] | None = typer.Option(None, help="Trace files that seed the duration estimates."),
     no_auth: bool = typer.Option(False, "--no-auth", help="Serve without tokens (one tenant; local use only)."),
+    workers: int = typer.Option(1, help="Worker processes (they share the store; each runs a dispatcher)."),
 ) -> None:
     """Serve the scheduler API: POST /v1/jobs for a decision; started/completed feed the history."""
     try:
@@ -100,9 +101,20 @@ def serve(
 
     if not 0 < port < 65536:
         raise InputError(f"--port {port} must be between 1 and 65535")
+    if not 1 <= workers <= 64:
+        raise InputError(f"--workers {workers} must be between 1 and 64")
     names = tuple(r.strip() for r in regions.split(",") if r.strip())
     check_folder(data_dir, field="--data-dir")
     settings = ServiceSettings(data_dir=data_dir, database_url=db, regions=names, intensity=tuple(intensity or ()),
                                source=source, forecast=forecast, buffer_h=buffer_h, history=tuple(history or ()),
                                auth=not no_auth)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        return
+    import os
+
+    from greenci.service.asgi import ENV, settings_to_json
+
+    create_app(settings).state.store.close()  # migrate the store once, before the workers race to it
+    os.environ[ENV] = settings_to_json(settings)
+    uvicorn.run("greenci.service.asgi:app", factory=True, host=host, port=port, workers=workers, log_level="info")

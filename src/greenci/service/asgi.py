@@ -1,0 +1,58 @@
+"""The app for ``uvicorn --workers N``: each worker process builds it from the settings ``greenci serve``
+put in ``GREENCI_SERVICE_SETTINGS`` (JSON), since worker processes are started by import string."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from greenci.errors import ConfigError
+from greenci.service.dispatch import DispatchSettings
+from greenci.service.settings import ServiceSettings
+
+ENV = "GREENCI_SERVICE_SETTINGS"
+
+
+def settings_to_json(settings: ServiceSettings) -> str:
+    doc: dict[str, Any] = {}
+    for f in fields(settings):
+        v = getattr(settings, f.name)
+        if isinstance(v, DispatchSettings):
+            v = {g.name: getattr(v, g.name) for g in fields(v)}
+        elif isinstance(v, tuple):
+            v = [str(x) for x in v]
+        elif isinstance(v, Path):
+            v = str(v)
+        doc[f.name] = v
+    return json.dumps(doc)
+
+
+def settings_from_json(text: str) -> ServiceSettings:
+    doc = json.loads(text)
+    paths = {"data_dir"}
+    tuples_of_paths = {"intensity", "history"}
+    out: dict[str, Any] = {}
+    for k, v in doc.items():
+        if k in paths:
+            v = Path(v)
+        elif k in tuples_of_paths:
+            v = tuple(Path(x) for x in v)
+        elif k == "regions":
+            v = tuple(v)
+        elif k == "dispatch":
+            v = DispatchSettings(**{**v, "command": tuple(v["command"]) if v.get("command") else None})
+        out[k] = v
+    return ServiceSettings(**out)
+
+
+def app() -> Any:
+    """The ASGI app of this worker (``uvicorn --factory greenci.service.asgi:app``)."""
+    text = os.environ.get(ENV)
+    if not text:
+        raise ConfigError(f"{ENV} is not set: start workers with greenci serve --workers N")
+    from greenci.service.app import create_app
+
+    return create_app(settings_from_json(text))
