@@ -86,7 +86,9 @@ def serve(
     intensity: list[Path] | None = typer.Option(None, help="Intensity files or folders the forecasts are fitted on."),
     source: str | None = typer.Option(None, help="Forecast API instead of files: electricitymaps, watttime, ..."),
     forecast: str = typer.Option("ridge", help="Forecast model over files: ridge, persistence, seasonal-naive."),
-    buffer_h: float = typer.Option(6.0, "--buffer-h", help="Allowed waiting when a job gives no deadline."),
+    buffer_h: float = typer.Option(6.0, "--buffer-h", help="The longest wait of the 'normal' priority class (jobs "
+                                                            "without a deadline); 'critical' never waits, "
+                                                            "'flexible' waits up to 24 h."),
     history: list[Path] | None = typer.Option(None, help="Trace files that seed the duration estimates."),
     no_auth: bool = typer.Option(False, "--no-auth", help="Serve without tokens (one tenant; local use only)."),
     workers: int = typer.Option(1, help="Worker processes (they share the store; each runs a dispatcher)."),
@@ -105,9 +107,16 @@ def serve(
         raise InputError(f"--workers {workers} must be between 1 and 64")
     names = tuple(r.strip() for r in regions.split(",") if r.strip())
     check_folder(data_dir, field="--data-dir")
+    from dataclasses import replace
+
+    from greenci.bounds import check_range
+    from greenci.service.priority import DEFAULT_CLASSES
+
+    check_range(buffer_h, field="--buffer-h", low=0, high=7 * 24, unit="h")
+    classes = {**DEFAULT_CLASSES, "normal": replace(DEFAULT_CLASSES["normal"], max_wait_s=buffer_h * 3600)}
     settings = ServiceSettings(data_dir=data_dir, database_url=db, regions=names, intensity=tuple(intensity or ()),
                                source=source, forecast=forecast, buffer_h=buffer_h, history=tuple(history or ()),
-                               auth=not no_auth)
+                               auth=not no_auth, classes=classes)
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
         return

@@ -27,6 +27,7 @@ from greenci.jobs import HistoryIndex
 from greenci.jsonsafe import finite
 from greenci.service.auth import Caller, RateLimiter, verify_token
 from greenci.service.dispatch import Dispatcher, check_target
+from greenci.service.priority import attainment, class_for
 from greenci.service.reads import Metrics, job_stats, metrics_response, reads_router
 from greenci.service.settings import ServiceSettings
 from greenci.service.store import JobStore, StoredJob
@@ -66,6 +67,7 @@ class JobIn(BaseModel):
     allowed_regions: list[str] | None = Field(None, max_length=200)
     carbon_aware: bool | None = None
     power_kw: float = Field(1.0, gt=0, le=1000)
+    priority: str = Field("normal", max_length=64, description="a priority class: critical, normal, flexible")
     dispatch: DispatchIn | None = None
 
 
@@ -155,13 +157,15 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                 return _replayed(known, request_doc)
         target = check_target(body.dispatch.model_dump(exclude_none=True) if body.dispatch else None,
                               settings.dispatch)
+        cls = class_for(body.priority, settings.classes_of(who.tenant))
         now = datetime.fromtimestamp(epoch_s(datetime.now(UTC)), UTC)
         submitted = to_datetime(body.submitted_at, field="submitted_at") if body.submitted_at is not None else now
         job = job_from_request(JobRequest(
             repo=body.repo, workflow=body.workflow, job_name=body.job, event=body.event, branch=body.branch,
             default_branch=body.default_branch, submitted_at=submitted, duration=body.duration, deadline=body.deadline,
             allowed_regions=tuple(body.allowed_regions) if body.allowed_regions is not None else None,
-            carbon_aware=body.carbon_aware, power_kw=body.power_kw), now=now)
+            carbon_aware=body.carbon_aware if body.carbon_aware is not None else cls.carbon_aware,
+            buffer_h=cls.max_wait_s / 3600, power_kw=body.power_kw), now=now)
         t0 = time.perf_counter()
         with lock:
             decision = plan_job(job, intensity=provider, history=history, policy=policy, regions=settings.regions)
@@ -174,7 +178,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             tenant=who.tenant)
         if not created:  # a concurrent retry with the same key stored first: answer with its job
             return _replayed(stored, request_doc)
-        metrics.decided(doc, seconds)
+        metrics.decided(doc, seconds, cls.name, cls.max_wait_s)
         return JSONResponse(stored.to_dict(), status_code=201)
 
     @app.get("/v1/jobs/{job_id}")
@@ -216,7 +220,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     @app.get("/v1/stats")
     def stats(who: Caller = reader) -> dict[str, Any]:
-        return job_stats(store.list(limit=100_000, tenant=scope_of(who)))
+        found = store.list(limit=100_000, tenant=scope_of(who))
+        doc = job_stats(found)
+        doc["priority_classes"] = attainment([(j.request.get("priority", "normal"), _wait_of(j)) for j in found],
+                                             settings.classes_of(who.tenant))
+        return doc
 
     @app.get("/metrics")
     def prometheus() -> Any:
@@ -231,6 +239,14 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         return {"status": "ok", "version": __version__, "time": iso(int(time.time()))}
 
     return app
+
+
+def _wait_of(job: StoredJob) -> float | None:
+    """How long a job waited: from submission to its reported start, else to its planned start."""
+    if job.status == "cancelled":
+        return None
+    start = job.started_s if job.started_s is not None else float(job.start_s)
+    return max(0.0, start - job.submitted_s)
 
 
 def _replayed(known: StoredJob, request_doc: dict[str, Any]) -> JSONResponse:

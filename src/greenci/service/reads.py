@@ -31,7 +31,10 @@ class Metrics:
         from prometheus_client import CollectorRegistry, Counter, Histogram
 
         self.registry = CollectorRegistry()
-        self.decisions = Counter("greenci_decisions_total", "Decisions made", ["shifted"], registry=self.registry)
+        self.decisions = Counter("greenci_decisions_total", "Decisions made", ["priority", "shifted"],
+                                 registry=self.registry)
+        self.within = Counter("greenci_decisions_within_max_wait_total", "Decisions whose wait is within their "
+                              "class's maximum", ["priority"], registry=self.registry)
         self.wait = Histogram("greenci_decision_wait_seconds", "Wait chosen by decisions", registry=self.registry,
                               buckets=(0, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600))
         self.predicted = Counter("greenci_predicted_grams_total", "Expected gCO2eq of decided jobs",
@@ -48,10 +51,13 @@ class Metrics:
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5))
         self._lock = threading.Lock()
 
-    def decided(self, decision: dict[str, Any], seconds: float) -> None:
+    def decided(self, decision: dict[str, Any], seconds: float, priority: str = "normal",
+                max_wait_s: float = float("inf")) -> None:
         with self._lock:
             wait = float(decision.get("wait_s") or 0.0)
-            self.decisions.labels(shifted="yes" if wait > 0 else "no").inc()
+            self.decisions.labels(priority=priority, shifted="yes" if wait > 0 else "no").inc()
+            if wait <= max_wait_s + 1.0:
+                self.within.labels(priority=priority).inc()
             self.wait.observe(wait)
             self.latency.observe(seconds)
             self.predicted.inc(max(float(decision.get("expected_g") or 0.0), 0.0))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from greenci.errors import InputError
 from greenci.service.dispatch import DispatchSettings
+from greenci.service.priority import DEFAULT_CLASSES, PriorityClass
 from greenci.study import STUDY_REGIONS
 
 
@@ -35,6 +36,12 @@ class ServiceSettings:
     public_reads: bool = False  # forecasts and the Carbon Aware SDK endpoints without a token
     rate_per_s: float = 100.0  # requests per second per token, sustained
     rate_burst: int = 200
+    classes: dict[str, PriorityClass] = field(default_factory=lambda: dict(DEFAULT_CLASSES))
+    tenant_classes: dict[str, dict[str, PriorityClass]] = field(default_factory=dict)  # a tenant's own classes
+
+    def classes_of(self, tenant: str) -> dict[str, PriorityClass]:
+        """The priority classes a tenant's jobs may name."""
+        return self.tenant_classes.get(tenant, self.classes)
 
     def __post_init__(self) -> None:
         if not self.regions:
