@@ -93,3 +93,24 @@ def test_token_cli_creates_lists_and_revokes(tmp_path: Path) -> None:
     assert gone.exit_code == 0
     bad = CliRunner().invoke(app, ["token", "create", "--tenant", "Acme Corp!", "--data-dir", str(data)])
     assert bad.exit_code == 2 and "--tenant" in bad.stderr
+
+
+def test_jobs_cli_lists_shows_and_cancels_over_the_api(settings: ServiceSettings) -> None:
+    from typer.testing import CliRunner
+
+    from greenci.cli import app
+
+    with serving(settings) as http:
+        job = http.post("/v1/jobs", json=JOB).json()
+        base = ["--url", str(http.base_url), "--token", http.headers["Authorization"].split()[1]]
+        listed = CliRunner().invoke(app, ["jobs", "list", *base])
+        assert listed.exit_code == 0 and job["id"] in listed.stdout and "scheduled" in listed.stdout
+        shown = CliRunner().invoke(app, ["jobs", "show", job["id"], *base])
+        assert shown.exit_code == 0 and '"decision"' in shown.stdout
+        assert "cancelled" in CliRunner().invoke(app, ["jobs", "cancel", job["id"], *base]).stdout
+        again = CliRunner().invoke(app, ["jobs", "cancel", job["id"], *base])
+        assert again.exit_code == 2 and "HTTP 409" in again.stderr
+        anon = CliRunner().invoke(app, ["jobs", "list", "--url", str(http.base_url), "--token", "nope"])
+        assert anon.exit_code == 4 and "HTTP 401" in anon.stderr
+    gone = CliRunner().invoke(app, ["jobs", "list", "--url", "http://127.0.0.1:9"])
+    assert gone.exit_code == 4 and "cannot reach the service" in gone.stderr

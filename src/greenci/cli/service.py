@@ -18,6 +18,11 @@ def register(app: typer.Typer) -> None:
     tokens.command("list")(_friendly(token_list))
     tokens.command("revoke")(_friendly(token_revoke))
     app.add_typer(tokens, name="token")
+    jobs = typer.Typer(no_args_is_help=True, help="Jobs kept by a running scheduler service (over its API).")
+    jobs.command("list")(_friendly(jobs_list))
+    jobs.command("show")(_friendly(jobs_show))
+    jobs.command("cancel")(_friendly(jobs_cancel))
+    app.add_typer(jobs, name="jobs")
 
 
 _DATA = typer.Option(Path("greenci-data"), "--data-dir", help="The service's data folder (its SQLite store).")
@@ -127,3 +132,60 @@ def serve(
     create_app(settings).state.store.close()  # migrate the store once, before the workers race to it
     os.environ[ENV] = settings_to_json(settings)
     uvicorn.run("greenci.service.asgi:app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+# ------------------------------------------------------------------------------------------ jobs (a client)
+_URL = typer.Option("http://127.0.0.1:8080", "--url", envvar="GREENCI_SERVICE_URL", help="The service's base URL.")
+_TOKEN = typer.Option(None, "--token", envvar="GREENCI_SERVICE_TOKEN", show_default=False,
+                      help="An API token (GREENCI_SERVICE_TOKEN).")
+
+
+def _call(method: str, url: str, token: str | None, path: str, **kw: object) -> object:
+    """One API call; an HTTP error is a clear message with the service's own reason, never a traceback."""
+    import httpx
+
+    from greenci.errors import SourceError
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        r = httpx.request(method, url.rstrip("/") + path, headers=headers, timeout=30, **kw)  # type: ignore[arg-type]
+    except httpx.HTTPError as exc:
+        raise SourceError(f"cannot reach the service at {url} ({exc}): check --url and that it runs") from None
+    if r.status_code >= 400:
+        try:
+            body = r.json()
+            reason = body.get("error") or body.get("detail")
+        except ValueError:
+            reason = r.text[:200]
+        error = InputError if r.status_code in (404, 409, 422) else SourceError
+        raise error(f"the service answered HTTP {r.status_code}: {reason}")
+    return r.json()
+
+
+def _line(j: dict) -> str:
+    d = j.get("decision") or {}
+    return (f"{j['id']}  {j['status']:<10} {j['repo']}/{j['workflow']}/{j['job'] or '-'}  {d.get('region', '-')} "
+            f"at {d.get('start', '-')}  {d.get('expected_g', 0):.1f} g (saves {d.get('saving_g', 0):.1f} g)")
+
+
+def jobs_list(status: str | None = typer.Option(None, help="Only jobs in this status."),
+              repo: str | None = typer.Option(None, help="Only jobs of this repository (owner/name)."),
+              url: str = _URL, token: str | None = _TOKEN) -> None:
+    """The latest jobs (newest first)."""
+    params = {k: v for k, v in {"status": status, "repo": repo}.items() if v}
+    for j in _call("GET", url, token, "/v1/jobs", params=params)["jobs"]:  # type: ignore[index]
+        typer.echo(_line(j))
+
+
+def jobs_show(job_id: str = typer.Argument(..., help="The job's id."), url: str = _URL,
+              token: str | None = _TOKEN) -> None:
+    """One job as JSON: its request, decision, dispatch and outcome."""
+    from greenci.jsonsafe import dumps
+
+    typer.echo(dumps(_call("GET", url, token, f"/v1/jobs/{job_id}")))
+
+
+def jobs_cancel(job_id: str = typer.Argument(..., help="The job's id."), url: str = _URL,
+                token: str | None = _TOKEN) -> None:
+    """Cancel a scheduled job (one already dispatched or running cannot be)."""
+    typer.echo(_line(_call("DELETE", url, token, f"/v1/jobs/{job_id}")))  # type: ignore[arg-type]
