@@ -97,6 +97,8 @@ def serve(
     history: list[Path] | None = typer.Option(None, help="Trace files that seed the duration estimates."),
     no_auth: bool = typer.Option(False, "--no-auth", help="Serve without tokens (one tenant; local use only)."),
     workers: int = typer.Option(1, help="Worker processes (they share the store; each runs a dispatcher)."),
+    capacity: list[str] | None = typer.Option(None, help="Runners of a region, REGION=N (repeatable); a region "
+                                                         "not named has no limit."),
 ) -> None:
     """Serve the scheduler API: POST /v1/jobs for a decision; started/completed feed the history."""
     try:
@@ -118,10 +120,16 @@ def serve(
     from greenci.service.priority import DEFAULT_CLASSES
 
     check_range(buffer_h, field="--buffer-h", low=0, high=7 * 24, unit="h")
+    pools: dict[str, int] = {}
+    for spec in capacity or []:
+        region, eq, count = spec.partition("=")
+        if not eq or not region.strip() or not count.strip().isdigit() or int(count) < 1:
+            raise InputError(f"--capacity {spec!r} must be REGION=N with N >= 1, e.g. GB=4")
+        pools[region.strip()] = int(count)
     classes = {**DEFAULT_CLASSES, "normal": replace(DEFAULT_CLASSES["normal"], max_wait_s=buffer_h * 3600)}
     settings = ServiceSettings(data_dir=data_dir, database_url=db, regions=names, intensity=tuple(intensity or ()),
                                source=source, forecast=forecast, buffer_h=buffer_h, history=tuple(history or ()),
-                               auth=not no_auth, classes=classes)
+                               auth=not no_auth, classes=classes, capacity=pools)
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
         return

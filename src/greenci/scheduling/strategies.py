@@ -20,8 +20,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -173,6 +174,7 @@ class GreenciStrategy(Strategy):
     rules: el.EligibilityRules = field(default_factory=el.EligibilityRules)
     nightly_time_zone: str | None = None
     name: str = ""
+    pools: RunnerPools | None = None  # runners per region and those already reserved (a service's decisions)
 
     def __post_init__(self) -> None:
         if self.buffer_s < 0:
@@ -226,7 +228,7 @@ class GreenciStrategy(Strategy):
         arrival = ctx.arrival_slots(jobs)
         power = jobs.power_kw
         segments: dict[int, np.ndarray] = {}
-        if self.capacity is None and self.wait_price_g_per_kwh_h == 0:
+        if self.capacity is None and self.pools is None and self.wait_price_g_per_kwh_h == 0:
             c = choose(ctx.forecast, arrival=arrival, duration=est / step, max_wait=wait / step, allowed=allowed,
                        n_regions=n_regions, fallback_region=rr)
             region, start, expected = c.region, c.start_slot, c.expected_g_per_kw * power
@@ -237,7 +239,7 @@ class GreenciStrategy(Strategy):
             idx = np.arange(n)
             region, start, expected, bumped = _sequential(
                 ctx, jobs, idx, arrival, est / step, wait / step, allowed, rr, self.capacity,
-                self.wait_price_g_per_kwh_h)
+                self.wait_price_g_per_kwh_h, self.pools)
             reason[bumped & (reason == el.SHIFTED)] = el.CAPACITY
         inter = np.flatnonzero(jobs.interruptible & (reason == el.SHIFTED) & (wait > 0))
         for j in inter:
@@ -268,13 +270,23 @@ class GreenciStrategy(Strategy):
         return region, start, expected
 
 
+class RunnerPools(Protocol):
+    """Runners per region, and how many are already reserved in each slot (a service's earlier decisions)."""
+
+    def capacity(self, region: str) -> int | None: ...  # None: unlimited
+
+    def reserved(self, regions: Sequence[str], start_s: int, step_s: int, n_slots: int) -> np.ndarray: ...
+
+
 def _sequential(ctx: Context, jobs: JobTable, idx: np.ndarray, arrival: np.ndarray, dur: np.ndarray,
                 wait: np.ndarray, allowed: np.ndarray | None, rr: np.ndarray, capacity: int | None,
-                price: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                price: float, pools: RunnerPools | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                          np.ndarray]:
     """Capacity- and wait-price-aware placement, in arrival order (inherently sequential per job).
 
     Candidate costs for all jobs come from the vectorised kernel; the loop only walks each job's
     candidates from cheapest to dearest until one has a free runner for its whole (estimated) run.
+    ``pools`` gives a capacity per region and the runners its earlier decisions hold (they count too).
     """
     from greenci.scheduling.kernel import candidate_starts
 
@@ -298,9 +310,17 @@ def _sequential(ctx: Context, jobs: JobTable, idx: np.ndarray, arrival: np.ndarr
     expected = np.full(idx.size, np.nan)
     bumped = np.zeros(idx.size, dtype=bool)
     occupancy = None
-    if capacity is not None:
+    caps = np.full(n_regions, np.inf if capacity is None else float(capacity))
+    if pools is not None:
+        for r, name in enumerate(ctx.regions):
+            own = pools.capacity(name)
+            caps[r] = caps[r] if own is None else min(caps[r], float(own))
+    if np.isfinite(caps).any():
         span = int(np.ceil(np.nanmax(cand) + np.max(dur[idx]))) + 2
         occupancy = np.zeros((n_regions, max(span, ctx.n_slots) + 1), dtype=np.int32)
+        if pools is not None:
+            occupancy += np.asarray(pools.reserved(ctx.regions, ctx.start_s, ctx.step_s, occupancy.shape[1]),
+                                    dtype=np.int32)
     for k in range(idx.size):
         placed = False
         for rank, f in enumerate(order[k]):
@@ -310,23 +330,23 @@ def _sequential(ctx: Context, jobs: JobTable, idx: np.ndarray, arrival: np.ndarr
             s = cand[k, w]
             if occupancy is not None:
                 a, b = int(np.floor(s)), int(np.ceil(s + dur[idx[k]]))
-                if occupancy[r, a:b].max(initial=0) >= capacity:
+                if occupancy[r, a:b].max(initial=0) >= caps[r]:
                     continue
                 occupancy[r, a:b] += 1
             region[k], start[k] = r, s
             expected[k] = cost[k, r, w] * jobs.power_kw[idx[k]]
-            bumped[k] = rank > 0 and capacity is not None
+            bumped[k] = rank > 0 and occupancy is not None
             placed = True
             break
         if not placed and occupancy is not None:
             # Every runner in the window is busy: queue for the first boundary where one is free.
-            occupancy, region[k], start[k] = _queue(occupancy, capacity or 1, np.nanmax(cand[k]), dur[idx[k]],
+            occupancy, region[k], start[k] = _queue(occupancy, caps, np.nanmax(cand[k]), dur[idx[k]],
                                                      None if allowed is None else allowed[idx[k]], rr[idx[k]])
             bumped[k] = True
     return region, start, expected, bumped
 
 
-def _queue(occupancy: np.ndarray, capacity: int, after: float, dur: float, allowed: np.ndarray | None,
+def _queue(occupancy: np.ndarray, capacity: np.ndarray, after: float, dur: float, allowed: np.ndarray | None,
            preferred: int) -> tuple[np.ndarray, int, float]:
     """First slot boundary after ``after`` with a free runner for the whole run (preferred region first)."""
     n_regions = occupancy.shape[0]
@@ -339,7 +359,7 @@ def _queue(occupancy: np.ndarray, capacity: int, after: float, dur: float, allow
         for r in order:
             if allowed is not None and not allowed[r]:
                 continue
-            if occupancy[r, s:s + length].max(initial=0) < capacity:
+            if occupancy[r, s:s + length].max(initial=0) < capacity[r]:
                 occupancy[r, s:s + length] += 1
                 return occupancy, r, float(s)
         s += 1

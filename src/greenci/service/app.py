@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -27,6 +28,7 @@ from greenci.jobs import HistoryIndex
 from greenci.jsonsafe import finite
 from greenci.service.auth import Caller, RateLimiter, verify_token
 from greenci.service.dispatch import Dispatcher, check_target
+from greenci.service.pools import StorePools
 from greenci.service.priority import attainment, class_for
 from greenci.service.reads import Metrics, job_stats, metrics_response, reads_router
 from greenci.service.settings import ServiceSettings
@@ -94,6 +96,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     provider = _provider(settings)
     history = _history(settings, store)
     policy = PlanPolicy.build(buffer_h=settings.buffer_h)
+    if settings.capacity:
+        policy = replace(policy, strategy=replace(policy.strategy, pools=StorePools(store, settings.capacity)))
     lock = threading.Lock()  # the forecast cache and the history index are shared by request threads
     metrics = Metrics()
     dispatcher = Dispatcher(store, settings.dispatch, on_failure=metrics.dispatch_failed)
@@ -167,15 +171,16 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             carbon_aware=body.carbon_aware if body.carbon_aware is not None else cls.carbon_aware,
             buffer_h=cls.max_wait_s / 3600, power_kw=body.power_kw), now=now)
         t0 = time.perf_counter()
-        with lock:
+        with lock:  # decide and reserve in one step: a concurrent request sees this job's runner taken
             decision = plan_job(job, intensity=provider, history=history, policy=policy, regions=settings.regions)
-        seconds = time.perf_counter() - t0
-        doc = finite(decision.to_dict())
-        stored, created = store.add(
-            key=idempotency_key, repo=job.repo, workflow=job.workflow, job_name=job.job_name, status="scheduled",
-            region=decision.region, start_s=int(np.datetime64(decision.start.rstrip("Z"), "s").astype(np.int64)),
-            submitted_s=to_epoch_s(job.submitted_at), request=request_doc, decision=doc, target=target,
-            tenant=who.tenant)
+            seconds = time.perf_counter() - t0
+            doc = finite(decision.to_dict())
+            start_s = int(np.datetime64(decision.start.rstrip("Z"), "s").astype(np.int64))
+            stored, created = store.add(
+                key=idempotency_key, repo=job.repo, workflow=job.workflow, job_name=job.job_name,
+                status="scheduled", region=decision.region, start_s=start_s, submitted_s=to_epoch_s(job.submitted_at),
+                request=request_doc, decision=doc, target=target, tenant=who.tenant,
+                end_s=start_s + int(np.ceil(decision.duration_estimate_s)))
         if not created:  # a concurrent retry with the same key stored first: answer with its job
             return _replayed(stored, request_doc)
         metrics.decided(doc, seconds, cls.name, cls.max_wait_s)

@@ -36,6 +36,7 @@ class ServiceSettings:
     public_reads: bool = False  # forecasts and the Carbon Aware SDK endpoints without a token
     rate_per_s: float = 100.0  # requests per second per token, sustained
     rate_burst: int = 200
+    capacity: dict[str, int] = field(default_factory=dict)  # runners per region (a region not named: unlimited)
     classes: dict[str, PriorityClass] = field(default_factory=lambda: dict(DEFAULT_CLASSES))
     tenant_classes: dict[str, dict[str, PriorityClass]] = field(default_factory=dict)  # a tenant's own classes
 
@@ -46,6 +47,9 @@ class ServiceSettings:
     def __post_init__(self) -> None:
         if not self.regions:
             raise InputError("regions is empty: list the grid zones the service may place jobs in", field="regions")
+        bad = {r: n for r, n in self.capacity.items() if not (isinstance(n, int) and n >= 1)}
+        if bad:
+            raise InputError(f"capacity {bad}: give at least 1 runner per region", field="capacity")
         if self.source and self.intensity:
             raise InputError("give intensity files or an API source, not both", field=("intensity", "source"))
 

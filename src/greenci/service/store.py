@@ -52,6 +52,7 @@ jobs = sa.Table(
     sa.Column("dispatched_s", sa.Float, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("tenant", sa.String(64), nullable=False, server_default="default"),
+    sa.Column("end_s", sa.BigInteger, nullable=True),
 )
 tokens = sa.Table(
     "tokens", metadata,
@@ -130,13 +131,13 @@ class JobStore:
     def add(self, *, key: str | None, repo: str, workflow: str, job_name: str, status: str, region: str,
             start_s: int, submitted_s: int, request: dict[str, Any], decision: dict[str, Any],
             job_id: str | None = None, target: dict[str, Any] | None = None,
-            tenant: str = "default") -> tuple[StoredJob, bool]:
+            tenant: str = "default", end_s: int | None = None) -> tuple[StoredJob, bool]:
         """Store a new job; with a key already stored, the stored job instead. ``(job, created)``."""
         job_id = job_id or str(uuid.uuid4())
         key = f"{tenant}:{key}" if key else None  # keys are unique per tenant
-        row = dict(id=job_id, tenant=tenant, idempotency_key=key, repo=repo, workflow=workflow, job_name=job_name,
-                   status=status, region=region, start_s=start_s, submitted_s=submitted_s, created_s=time.time(),
-                   request=json.dumps(request), decision=json.dumps(decision),
+        row = dict(id=job_id, tenant=tenant, end_s=end_s, idempotency_key=key, repo=repo, workflow=workflow,
+                   job_name=job_name, status=status, region=region, start_s=start_s, submitted_s=submitted_s,
+                   created_s=time.time(), request=json.dumps(request), decision=json.dumps(decision),
                    target=json.dumps(target) if target is not None else None)
         try:
             with self.engine.begin() as c:
@@ -192,6 +193,14 @@ class JobStore:
         with self.engine.begin() as c:
             done = c.execute(jobs.update().where(*where).values(status=to, **values))
         return self.get(job_id) if done.rowcount else None
+
+    def reservations(self, regions: list[str], lo_s: int, hi_s: int) -> list[tuple[str, int, int]]:
+        """(region, start, end) of the runs planned or running in ``regions`` that overlap ``[lo_s, hi_s)``."""
+        q = sa.select(jobs.c.region, jobs.c.start_s, jobs.c.end_s).where(
+            jobs.c.region.in_(regions), jobs.c.status.in_(("scheduled", "dispatched", "running")),
+            jobs.c.end_s.is_not(None), jobs.c.start_s < hi_s, jobs.c.end_s > lo_s)
+        with self.engine.connect() as c:
+            return [(r[0], int(r[1]), int(r[2])) for r in c.execute(q)]
 
     # ---------------------------------------------------------------------------------- dispatch leases
     def claim_due(self, owner: str, now: float, lease_s: float, limit: int = 32) -> list[StoredJob]:
