@@ -207,3 +207,59 @@ def test_jobs_survive_sigkill_and_are_dispatched_once_after_restart(
         second.wait(10)
     assert sorted(json.loads(c["body"])["id"] for c in handler.calls) == sorted(ids)
     assert {jobs[i]["status"] for i in ids} == {"dispatched"}
+
+
+class GitHubApi(BaseHTTPRequestHandler):
+    """GitHub's workflow_dispatch endpoint on loopback: records calls, answers 204 as GitHub does."""
+
+    calls: ClassVar[list[dict]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        type(self).calls.append({"path": self.path, "body": json.loads(body), "auth": self.headers["Authorization"]})
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_github_workflow_dispatch_target(tmp_path: Path, intensity: Path) -> None:  # noqa: F811
+    handler = type("G", (GitHubApi,), {"calls": []})
+    with loopback_server(handler) as api:
+        settings = _settings(tmp_path, intensity, github_token="ghs_test", github_api=api)
+        with serving(settings) as http:
+            job = http.post("/v1/jobs", json={**JOB, "dispatch": {"type": "github", "workflow_file": "nightly.yml",
+                                                                  "ref": "main", "inputs": {"suite": "full"}}}).json()
+            _wait(lambda: http.get(f"/v1/jobs/{job['id']}").json()["status"] == "dispatched")
+    (call,) = handler.calls
+    assert call["path"] == "/repos/acme/app/actions/workflows/nightly.yml/dispatches"
+    assert call["auth"] == "Bearer ghs_test"
+    assert call["body"] == {"ref": "main", "inputs": {"suite": "full", "greenci_job": job["id"],
+                                                      "greenci_region": job["decision"]["region"]}}
+
+
+@pytest.mark.postgres
+def test_two_service_processes_on_one_postgres_dispatch_each_job_once(
+        tmp_path: Path, intensity: Path, receiver: tuple[str, type[Receiver]], postgres_url: str) -> None:  # noqa: F811
+    from conftest import fresh_postgres_database
+
+    from greenci.service.auth import create_token
+
+    url, handler = receiver
+    with fresh_postgres_database(postgres_url) as db:
+        store = JobStore(db)
+        auth = {"Authorization": f"Bearer {create_token(store, 'acme')}"}
+        store.close()
+        servers = [_start_server(tmp_path / f"data{k}", intensity, True, db) for k in range(2)]
+        try:
+            ids = [httpx.post(servers[i % 2][1] + "/v1/jobs", headers=auth, trust_env=False, timeout=30,
+                              json={**JOB, "job": f"j{i}", "dispatch": {"type": "webhook", "url": url}}).json()["id"]
+                   for i in range(30)]
+            _wait(lambda: len(handler.calls) >= 30, 60)
+            time.sleep(1.0)  # both dispatchers keep polling: nothing more may arrive
+        finally:
+            for proc, _base in servers:
+                proc.terminate()
+                proc.wait(10)
+    assert sorted(json.loads(c["body"])["id"] for c in handler.calls) == sorted(ids)
