@@ -102,13 +102,19 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     metrics = Metrics()
     dispatcher = Dispatcher(store, settings.dispatch, on_failure=metrics.dispatch_failed)
 
+    refresher = _Refresher(provider, settings, lock) if settings.source else None
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.dispatcher:
             dispatcher.start()
+        if refresher is not None:
+            refresher.start()
         try:
             yield
         finally:
+            if refresher is not None:
+                refresher.stop()
             dispatcher.stop()
             store.close()
 
@@ -244,6 +250,35 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         return {"status": "ok", "version": __version__, "time": iso(int(time.time()))}
 
     return app
+
+
+class _Refresher:
+    """Fetches the API's forecasts for every region in the background, so that a decision never waits for the
+    API: requests read the forecast held (the client keeps it for its TTL; the fallback chain stores it)."""
+
+    def __init__(self, provider: ForecastProvider, settings: ServiceSettings, lock: threading.Lock) -> None:
+        self.provider, self.settings, self.lock = provider, settings, lock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="greenci-forecast-refresh", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _loop(self) -> None:
+        import logging
+
+        log = logging.getLogger("greenci.service")
+        while not self._stop.is_set():
+            try:
+                with self.lock:
+                    self.provider.forecast(self.settings.regions, int(time.time()), 48 * 3600)
+            except GreenciError as exc:  # decisions still come, from the fallback chain; say why
+                log.warning("forecast refresh failed: %s", exc)
+            self._stop.wait(self.settings.refresh_s)
 
 
 def _wait_of(job: StoredJob) -> float | None:

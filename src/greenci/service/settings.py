@@ -36,6 +36,7 @@ class ServiceSettings:
     public_reads: bool = False  # forecasts and the Carbon Aware SDK endpoints without a token
     rate_per_s: float = 100.0  # requests per second per token, sustained
     rate_burst: int = 200
+    refresh_s: float = 120.0  # with an API source: how often the forecasts are fetched in the background
     capacity: dict[str, int] = field(default_factory=dict)  # runners per region (a region not named: unlimited)
     classes: dict[str, PriorityClass] = field(default_factory=lambda: dict(DEFAULT_CLASSES))
     tenant_classes: dict[str, dict[str, PriorityClass]] = field(default_factory=dict)  # a tenant's own classes
