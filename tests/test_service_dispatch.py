@@ -239,27 +239,26 @@ def test_github_workflow_dispatch_target(tmp_path: Path, intensity: Path) -> Non
                                                       "greenci_region": job["decision"]["region"]}}
 
 
-@pytest.mark.postgres
-def test_two_service_processes_on_one_postgres_dispatch_each_job_once(
-        tmp_path: Path, intensity: Path, receiver: tuple[str, type[Receiver]], postgres_url: str) -> None:  # noqa: F811
-    from conftest import fresh_postgres_database
-
+def test_two_service_processes_on_one_store_dispatch_each_job_once(
+        tmp_path: Path, intensity: Path, receiver: tuple[str, type[Receiver]],  # noqa: F811
+        database_url: str | None) -> None:
+    """Two processes, each with its dispatcher, on one database (a PostgreSQL, or one SQLite file)."""
     from greenci.service.auth import create_token
 
     url, handler = receiver
-    with fresh_postgres_database(postgres_url) as db:
-        store = JobStore(db)
-        auth = {"Authorization": f"Bearer {create_token(store, 'acme')}"}
-        store.close()
-        servers = [_start_server(tmp_path / f"data{k}", intensity, True, db) for k in range(2)]
-        try:
-            ids = [httpx.post(servers[i % 2][1] + "/v1/jobs", headers=auth, trust_env=False, timeout=30,
-                              json={**JOB, "job": f"j{i}", "dispatch": {"type": "webhook", "url": url}}).json()["id"]
-                   for i in range(30)]
-            _wait(lambda: len(handler.calls) >= 30, 60)
-            time.sleep(1.0)  # both dispatchers keep polling: nothing more may arrive
-        finally:
-            for proc, _base in servers:
-                proc.terminate()
-                proc.wait(10)
+    data = tmp_path / "data"
+    store = JobStore(ServiceSettings(data_dir=data, database_url=database_url).url)
+    auth = {"Authorization": f"Bearer {create_token(store, 'acme')}"}
+    store.close()
+    servers = [_start_server(data, intensity, True, database_url) for _ in range(2)]
+    try:
+        ids = [httpx.post(servers[i % 2][1] + "/v1/jobs", headers=auth, trust_env=False, timeout=30,
+                          json={**JOB, "job": f"j{i}", "dispatch": {"type": "webhook", "url": url}}).json()["id"]
+               for i in range(30)]
+        _wait(lambda: len(handler.calls) >= 30, 60)
+        time.sleep(1.0)  # both dispatchers keep polling: nothing more may arrive
+    finally:
+        for proc, _base in servers:
+            proc.terminate()
+            proc.wait(10)
     assert sorted(json.loads(c["body"])["id"] for c in handler.calls) == sorted(ids)
