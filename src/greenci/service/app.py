@@ -8,6 +8,7 @@ only for a remote source that failed) whose body carries the same message and th
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -17,17 +18,19 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi import Path as FPath
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import Field
 
-from greenci.errors import GreenciError, SourceError
+from greenci.errors import GreenciError, InputError
 from greenci.forecast import ForecastProvider, GridForecasts
 from greenci.grid import IntensityGrid
 from greenci.jobs import HistoryIndex
 from greenci.jsonsafe import finite
 from greenci.service.auth import Caller, RateLimiter, verify_token
 from greenci.service.dispatch import Dispatcher, check_target
+from greenci.service.http_errors import AsciiJSONResponse, CleanIn, install_error_handlers, responses
 from greenci.service.pools import StorePools
 from greenci.service.priority import attainment, class_for
 from greenci.service.reads import Metrics, job_stats, metrics_response, reads_router
@@ -39,11 +42,13 @@ from greenci.usecases.plan import PlanPolicy, plan_job
 
 __all__ = ["create_app"]
 
+JobId = Annotated[str, FPath(max_length=64, description="the job's id")]
+#: a job id as the service makes them (a UUID): anything else is no job, answered before the store is asked
+_ID = re.compile(r"[0-9a-f-]{1,64}")
 
-class DispatchIn(BaseModel):
+
+class DispatchIn(CleanIn):
     """How the service starts the job at its time; without it the CI polls the job and starts it itself."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["webhook", "github", "command"]
     url: str | None = Field(None, max_length=2000, description="webhook: the URL to POST the job to")
@@ -52,10 +57,8 @@ class DispatchIn(BaseModel):
     inputs: dict[str, str] | None = Field(None, description="github: workflow_dispatch inputs")
 
 
-class JobIn(BaseModel):
+class JobIn(CleanIn):
     """A job request: what a CI workflow knows when it asks."""
-
-    model_config = ConfigDict(extra="forbid")
 
     repo: str = Field(min_length=3, max_length=200, pattern=r"^[\w.-]+/[\w.-]+$", description="owner/name")
     workflow: str = Field("ci", min_length=1, max_length=200)
@@ -73,15 +76,11 @@ class JobIn(BaseModel):
     dispatch: DispatchIn | None = None
 
 
-class StartedIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class StartedIn(CleanIn):
     at: str | None = Field(None, description="UTC ISO 8601; default: now")
 
 
-class CompletedIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CompletedIn(CleanIn):
     at: str | None = Field(None, description="UTC ISO 8601; default: now")
     runtime_s: float | None = Field(None, gt=0, le=366 * 86400, description="default: completed - started")
     measured_kwh: float | None = Field(None, ge=0, le=1e6, description="measured IT energy, if known")
@@ -119,6 +118,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             store.close()
 
     app = FastAPI(title="greenci scheduler", version=__version__, lifespan=lifespan,
+                  default_response_class=AsciiJSONResponse,
                   description="When and where should this CI job run? Carbon-aware decisions, kept and fed back.")
     app.state.store = store
     app.state.settings = settings
@@ -152,13 +152,13 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         """The tenant whose jobs a caller sees (None: every tenant's, for admin tokens)."""
         return None if "admin" in who.scopes else who.tenant
 
-    @app.exception_handler(GreenciError)
-    async def _greenci_error(_request: Request, exc: GreenciError) -> JSONResponse:
-        status = 503 if isinstance(exc, SourceError) else 422 if exc.exit_code == 2 else 409
-        return JSONResponse({"error": str(exc), "fields": list(exc.fields)}, status_code=status)
+    install_error_handlers(app)
+    auth_errors = (401, 403, 429)
 
-    @app.post("/v1/jobs", status_code=201)
-    def submit(body: JobIn, idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    @app.post("/v1/jobs", status_code=201,
+              responses={200: {"description": "A retry with the same Idempotency-Key: the job stored first"},
+                         **responses(400, *auth_errors, 409, 422, 503)})
+    def submit(body: JobIn, idempotency_key: Annotated[str | None, Header(max_length=200, pattern=r"^[ -~]+$")] = None,
                who: Caller = submitter) -> JSONResponse:
         request_doc = body.model_dump()
         if idempotency_key:
@@ -190,37 +190,38 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         if not created:  # a concurrent retry with the same key stored first: answer with its job
             return _replayed(stored, request_doc)
         metrics.decided(doc, seconds, cls.name, cls.max_wait_s)
-        return JSONResponse(stored.to_dict(), status_code=201)
+        return AsciiJSONResponse(stored.to_dict(), status_code=201)
 
-    @app.get("/v1/jobs/{job_id}")
-    def get_job(job_id: str, who: Caller = reader) -> dict[str, Any]:
-        return _found(store.get(job_id, scope_of(who)), job_id).to_dict()
+    @app.get("/v1/jobs/{job_id}", responses=responses(*auth_errors, 404, 422))
+    def get_job(job_id: JobId, who: Caller = reader) -> dict[str, Any]:
+        return _found(_get(store, job_id, scope_of(who)), job_id).to_dict()
 
-    @app.get("/v1/jobs")
-    def list_jobs(status: str | None = None, repo: str | None = None,
+    @app.get("/v1/jobs", responses=responses(*auth_errors, 422))
+    def list_jobs(status: str | None = None,
+                  repo: Annotated[str | None, Query(max_length=200, pattern=r"^[\w.-]+/[\w.-]+$")] = None,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 100, who: Caller = reader) -> dict[str, Any]:
         found = store.list(status=status, repo=repo, limit=limit, tenant=scope_of(who))
         return {"jobs": [j.to_dict() for j in found]}
 
-    @app.delete("/v1/jobs/{job_id}")
-    def cancel(job_id: str, who: Caller = submitter) -> dict[str, Any]:
+    @app.delete("/v1/jobs/{job_id}", responses=responses(*auth_errors, 404, 409, 422))
+    def cancel(job_id: JobId, who: Caller = submitter) -> dict[str, Any]:
         return _moved(store, job_id, "cancelled", ("scheduled",), scope_of(who)).to_dict()
 
-    @app.post("/v1/jobs/{job_id}/started")
-    def started(job_id: str, body: StartedIn | None = None, who: Caller = submitter) -> dict[str, Any]:
+    @app.post("/v1/jobs/{job_id}/started", responses=responses(400, *auth_errors, 404, 409, 422))
+    def started(job_id: JobId, body: StartedIn | None = None, who: Caller = submitter) -> dict[str, Any]:
         at = _when(body.at if body else None, "at")
         return _moved(store, job_id, "running", ("scheduled", "dispatched"), scope_of(who), started_s=at).to_dict()
 
-    @app.post("/v1/jobs/{job_id}/completed")
-    def completed(job_id: str, body: CompletedIn | None = None, who: Caller = submitter) -> dict[str, Any]:
+    @app.post("/v1/jobs/{job_id}/completed", responses=responses(400, *auth_errors, 404, 409, 422))
+    def completed(job_id: JobId, body: CompletedIn | None = None, who: Caller = submitter) -> dict[str, Any]:
         body = body or CompletedIn()
-        job = _found(store.get(job_id, scope_of(who)), job_id)
+        job = _found(_get(store, job_id, scope_of(who)), job_id)
         at = _when(body.at, "at")
         if job.status != "running":
             raise HTTPException(409, detail=f"job {job_id} is {job.status}: report started before completed")
         runtime = body.runtime_s if body.runtime_s is not None else at - float(job.started_s or at)
         if not runtime > 0:
-            raise HTTPException(422, detail="runtime_s is not known: give runtime_s, or report started first")
+            raise InputError("runtime_s is not known: give runtime_s, or report started first", field="runtime_s")
         outcome = _outcome(job, runtime, body.measured_kwh, provider)
         done = _moved(store, job_id, "completed", ("running",), scope_of(who), completed_s=at, runtime_s=runtime,
                       measured_kwh=body.measured_kwh, actual_g=outcome.get("actual_g"), outcome=outcome)
@@ -229,7 +230,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         metrics.completed(outcome.get("actual_g"))
         return done.to_dict()
 
-    @app.get("/v1/stats")
+    @app.get("/v1/stats", responses=responses(*auth_errors))
     def stats(who: Caller = reader) -> dict[str, Any]:
         found = store.list(limit=100_000, tenant=scope_of(who))
         doc = job_stats(found)
@@ -237,7 +238,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                                              settings.classes_of(who.tenant))
         return doc
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     def prometheus() -> Any:
         return metrics_response(metrics)
 
@@ -293,7 +294,11 @@ def _replayed(known: StoredJob, request_doc: dict[str, Any]) -> JSONResponse:
     """A retry: the stored job when the request is the same, a conflict when the key names another request."""
     if known.request != request_doc:
         raise HTTPException(409, detail="Idempotency-Key was used for another request: use a new key per job")
-    return JSONResponse(known.to_dict(), status_code=200)
+    return AsciiJSONResponse(known.to_dict(), status_code=200)
+
+
+def _get(store: JobStore, job_id: str, tenant: str | None) -> StoredJob | None:
+    return store.get(job_id, tenant) if _ID.fullmatch(job_id) else None
 
 
 def _found(job: StoredJob | None, job_id: str) -> StoredJob:
@@ -304,9 +309,9 @@ def _found(job: StoredJob | None, job_id: str) -> StoredJob:
 
 def _moved(store: JobStore, job_id: str, to: str, allowed: tuple[str, ...], tenant: str | None,
            **values: Any) -> StoredJob:
-    moved = store.transition(job_id, to, allowed, tenant, **values)
+    moved = store.transition(job_id, to, allowed, tenant, **values) if _ID.fullmatch(job_id) else None
     if moved is None:
-        job = _found(store.get(job_id, tenant), job_id)
+        job = _found(_get(store, job_id, tenant), job_id)
         raise HTTPException(409, detail=f"job {job_id} is {job.status}: it cannot become {to} (only from "
                                         f"{' or '.join(allowed)})")
     return moved

@@ -134,7 +134,7 @@ class JobStore:
             tenant: str = "default", end_s: int | None = None) -> tuple[StoredJob, bool]:
         """Store a new job; with a key already stored, the stored job instead. ``(job, created)``."""
         job_id = job_id or str(uuid.uuid4())
-        key = f"{tenant}:{key}" if key else None  # keys are unique per tenant
+        key = _stored_key(tenant, key) if key else None  # keys are unique per tenant
         row = dict(id=job_id, tenant=tenant, end_s=end_s, idempotency_key=key, repo=repo, workflow=workflow,
                    job_name=job_name, status=status, region=region, start_s=start_s, submitted_s=submitted_s,
                    created_s=time.time(), request=json.dumps(request), decision=json.dumps(decision),
@@ -152,7 +152,7 @@ class JobStore:
         return got, True
 
     def by_key(self, key: str, tenant: str = "default") -> StoredJob | None:
-        return self._by_stored_key(f"{tenant}:{key}")
+        return self._by_stored_key(_stored_key(tenant, key))
 
     def _by_stored_key(self, key: str) -> StoredJob | None:
         with self.engine.connect() as c:
@@ -247,6 +247,13 @@ class JobStore:
             .where(jobs.c.status == "completed", jobs.c.runtime_s.is_not(None)).order_by(jobs.c.submitted_s)
         with self.engine.connect() as c:
             return [(r[0], r[1], r[2], int(r[3]), float(r[4])) for r in c.execute(q)]
+
+
+def _stored_key(tenant: str, key: str) -> str:
+    """``tenant:sha256(key)``: unique per tenant, and of a fixed length whatever the client's key."""
+    import hashlib
+
+    return f"{tenant}:{hashlib.sha256(key.encode('utf-8')).hexdigest()}"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
