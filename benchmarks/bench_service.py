@@ -1,0 +1,441 @@
+"""Durable decisions under load: ``greenci serve``, 64 concurrent clients posting jobs. Prints a table; asserts nothing.
+
+Run: ``python benchmarks/bench_service.py [--seconds 60] [--clients 64] [--cases sqlite-1,postgresql-1,postgresql-2]``.
+
+Each case starts the service as a subprocess (``greenci serve`` on a free loopback port, the default ridge
+forecast) over SYNTHETIC intensity files written to a temporary folder (two zones, DE-LU and GB, an hourly
+daily sine from 2022-08-01 to 2022-10-20, labelled synthetic in every row), creates API tokens for a tenant
+(one per client: a token's rate limit is 100 requests/s), and runs the clients for ``--seconds`` after a
+warm-up (every hourly issue slot the jobs use is decided once first, so the measured window holds no
+forecast fit). Every client posts distinct jobs (``POST /v1/jobs``: its own repo, workflow and job name,
+a new Idempotency-Key per job, ``submitted_at`` on 2022-10-12 inside the data), one at a time, back to
+back, on one keep-alive connection.
+
+A *durable decision* is a ``201 Created``: the service answers it after the job and its decision are
+committed to the store (SQLite in WAL mode, ``synchronous=FULL``; PostgreSQL: a commit). After each case
+the stored rows of the tenant are counted and shown beside the 201s. Latency is measured by the client,
+from the first byte sent to the last byte read. The clients are a lean asyncio HTTP/1.1 client in this
+process (so that the load generator takes as little of the machine's CPU as it can); the CPU seconds of
+the client and of the server processes are shown, since they share the cores.
+
+Cases: SQLite with 1 worker (the baseline of the ratios); PostgreSQL with 1 and 2 workers (``--workers``
+processes sharing one database), on a throwaway server started with ``tests/pgserver.py``, which runs with
+``fsync=off`` and ``synchronous_commit=off`` (a test server: its commits are not flushed to disk, so its
+figures are an upper bound of what a durable PostgreSQL gives). A case that cannot start (no PostgreSQL
+binaries, ...) is skipped with the reason printed.
+
+Target: >= 1,000 durable decisions/s with p99 < 25 ms on SQLite, on this 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+REGIONS = ("DE-LU", "GB")
+DAY = np.datetime64("2022-10-12T00:00:00", "s")  # submitted_at of the jobs: this day, inside the data
+EVENTS = ("push", "pull_request", "schedule", "workflow_dispatch")
+DURATIONS = ("5m", "20m", "1h")
+DEADLINES = (None, "3h", "8h")
+TARGET_RATE, TARGET_P99_MS = 1000.0, 25.0
+HEADER = ("Datetime (UTC),Country,Zone Name,Zone Id,Carbon Intensity gCO₂eq/kWh (direct),"
+          "Carbon Intensity gCO₂eq/kWh (LCA),Low Carbon Percentage,Renewable Percentage,Data Source,"
+          "Data Estimated,Data Estimation Method")
+DATA_LABEL = ("SYNTHETIC intensity: 2 zones (DE-LU, GB), hourly daily sine 2022-08-01..2022-10-20, "
+              "written to a temporary folder")
+
+
+# --------------------------------------------------------------------------- the service under test
+def write_intensity(folder: Path) -> Path:
+    """SYNTHETIC Electricity Maps yearly exports for REGIONS (as tests/test_service.py writes them)."""
+    t = np.arange(np.datetime64("2022-08-01T00:00"), np.datetime64("2022-10-20T00:00"), np.timedelta64(1, "h"))
+    for zone, phase in zip(REGIONS, (0.0, 0.4), strict=True):
+        v = 300 + 150 * np.sin(2 * math.pi * (np.arange(t.size) / 24 + phase))
+        rows = [f"{str(ts).replace('T', ' ')}:00,S,S,{zone},{x:.1f},{x:.1f},50,40,synthetic,false,"
+                for ts, x in zip(t, v, strict=True)]
+        (folder / zone).mkdir(parents=True, exist_ok=True)
+        (folder / zone / f"{zone}_2022_hourly.csv").write_text(HEADER + "\n" + "\n".join(rows) + "\n",
+                                                              encoding="utf-8")
+    return folder
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def create_tokens(data_dir: Path, db: str | None, n: int, tenant: str = "bench") -> list[str]:
+    """``n`` tokens of ``tenant`` (submit, read), made through the store as ``greenci token create`` does."""
+    from greenci.service.auth import create_token
+    from greenci.service.settings import ServiceSettings
+    from greenci.service.store import JobStore
+
+    store = JobStore(ServiceSettings(data_dir=data_dir, database_url=db).url)
+    try:
+        return [create_token(store, tenant, ("submit", "read"), label=f"bench client {k}") for k in range(n)]
+    finally:
+        store.close()
+
+
+def stored_jobs(data_dir: Path, db: str | None, tenant: str = "bench") -> int:
+    """Jobs of ``tenant`` in the store, less the warm-up's."""
+    import sqlalchemy as sa
+
+    from greenci.service.settings import ServiceSettings
+    from greenci.service.store import JobStore, jobs
+
+    store = JobStore(ServiceSettings(data_dir=data_dir, database_url=db).url)
+    try:
+        with store.engine.connect() as c:
+            q = sa.select(sa.func.count()).select_from(jobs).where(jobs.c.tenant == tenant, jobs.c.workflow != "warm")
+            return int(c.execute(q).scalar_one())
+    finally:
+        store.close()
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    port: int
+    log: Path
+
+    def processes(self) -> list:  # the server and its worker processes (psutil.Process)
+        import psutil
+
+        try:
+            main = psutil.Process(self.process.pid)
+            return [main, *main.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def cpu_s(self) -> float:
+        total = 0.0
+        for p in self.processes():
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except Exception:  # noqa: BLE001 - a worker that just exited
+                pass
+        return total
+
+
+@contextmanager
+def serving(data_dir: Path, intensity: Path, *, db: str | None = None, workers: int = 1,
+            extra: tuple[str, ...] = ()) -> Iterator[Server]:
+    """``greenci serve`` as a subprocess (its own process group) until it answers /healthz; stopped on exit."""
+    import httpx
+
+    port = free_port()
+    log = data_dir / "server.log"
+    argv = [sys.executable, "-c", "from greenci.cli import main; main()", "serve", "--data-dir", str(data_dir),
+            "--intensity", str(intensity), "--regions", ",".join(REGIONS), "--port", str(port),
+            "--workers", str(workers), *extra]
+    if db:
+        argv += ["--db", db]
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+    with open(log, "wb") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                   start_new_session=True)
+    server = Server(process, port, log)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"greenci serve exited ({process.returncode}):\n{_tail(log)}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2, trust_env=False).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"greenci serve did not answer /healthz within 120 s:\n{_tail(log)}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGINT to the server's own process group (uvicorn shuts down cleanly), SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+    except ProcessLookupError:
+        pass
+
+
+def _tail(path: Path, n: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+# --------------------------------------------------------------------------- a lean HTTP/1.1 client
+class Connection:
+    """One keep-alive connection; ``request`` sends one request and reads its whole response."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, token: str, body: bytes | None = None,
+                      headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}", f"Authorization: Bearer {token}"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        if body is not None:
+            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b""))
+        assert self.reader is not None
+        try:
+            head = await self.reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length, close = 0, False
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"connection" and value.strip().lower() == b"close":
+                    close = True
+            data = await self.reader.readexactly(length) if length else b""
+        except BaseException:
+            self.close()
+            raise
+        if close:
+            self.close()
+        return status, data
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def job_body(k: int, tag: str) -> bytes:
+    """A distinct job: its own repo, workflow and job name; submitted on DAY at a spread second."""
+    import json
+
+    submitted = DAY + np.timedelta64((k * 7919) % 86400, "s")
+    doc = {"repo": f"{tag}/r{k % 97}", "workflow": f"wf{k % 13}", "job": f"job{k}", "event": EVENTS[k % 4],
+           "submitted_at": f"{submitted}Z", "duration": DURATIONS[k % 3], "branch": "main"}
+    deadline = DEADLINES[k % 3]
+    if deadline:
+        doc["deadline"] = deadline
+    return json.dumps(doc).encode()
+
+
+@dataclass
+class Load:
+    """What the clients saw in the measured window."""
+
+    seconds: float
+    latencies: list[float] = field(default_factory=list)  # of 201s
+    statuses: Counter = field(default_factory=Counter)
+    failures: Counter = field(default_factory=Counter)  # exceptions by type
+    client_cpu_s: float = 0.0
+    server_cpu_s: float = 0.0
+
+    @property
+    def durable(self) -> int:
+        return self.statuses.get(201, 0)
+
+    @property
+    def errors(self) -> int:
+        return sum(n for s, n in self.statuses.items() if s != 201) + sum(self.failures.values())
+
+    def pct_ms(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q)) * 1e3 if self.latencies else float("nan")
+
+
+async def _warm(port: int, token: str, tag: str) -> None:
+    """Decide one job per hourly issue slot of DAY, so that no forecast is fitted in the measured window."""
+    conn = Connection(port)
+    try:
+        for hour in range(25):
+            await conn.request("POST", "/v1/jobs", token, _warm_body(hour, tag))
+    finally:
+        conn.close()
+
+
+def _warm_body(hour: int, tag: str) -> bytes:
+    import json
+
+    submitted = DAY + np.timedelta64(hour * 3600 + 1, "s")
+    return json.dumps({"repo": f"{tag}-warm/r", "workflow": "warm", "job": f"h{hour}", "event": "push",
+                       "submitted_at": f"{submitted}Z", "duration": "20m"}).encode()
+
+
+async def drive(port: int, tokens: list[str], seconds: float, tag: str,
+                make: Callable[[int], tuple[str, str, bytes | None, dict[str, str]]] | None = None,
+                server: Server | None = None) -> Load:
+    """``len(tokens)`` clients, back to back, for ``seconds``; each client uses its own token and connection."""
+    await _warm(port, tokens[0], tag)
+    load = Load(seconds)
+    counter = iter(range(10**12))
+    stop_at = time.perf_counter() + seconds
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    server_cpu0 = server.cpu_s() if server else 0.0
+
+    def default(k: int) -> tuple[str, str, bytes | None, dict[str, str]]:
+        return "POST", "/v1/jobs", job_body(k, tag), {"Idempotency-Key": f"{tag}-{k}"}
+
+    make = make or default
+
+    async def client(token: str) -> None:
+        conn = Connection(port)
+        try:
+            while True:
+                k = next(counter)
+                method, path, body, headers = make(k)
+                t0 = time.perf_counter()
+                if t0 >= stop_at:
+                    return
+                try:
+                    status, _ = await conn.request(method, path, token, body, headers)
+                except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                    load.failures[type(exc).__name__] += 1
+                    await asyncio.sleep(0.01)
+                    continue
+                load.statuses[status] += 1
+                if status == 201:
+                    load.latencies.append(time.perf_counter() - t0)
+        finally:
+            conn.close()
+
+    await asyncio.gather(*(client(t) for t in tokens))
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    load.client_cpu_s = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    load.server_cpu_s = (server.cpu_s() - server_cpu0) if server else 0.0
+    return load
+
+
+# --------------------------------------------------------------------------- cases
+@dataclass
+class Result:
+    name: str
+    workers: int
+    load: Load | None = None
+    stored: int = 0
+    skipped: str | None = None
+
+
+def run_case(name: str, tag: str, workers: int, intensity: Path, seconds: float, clients: int,
+             db_factory: Callable[[ExitStack], str | None]) -> Result:
+    with ExitStack() as stack:
+        try:
+            db = db_factory(stack)
+        except Exception as exc:  # noqa: BLE001 - any reason the store cannot start: print it, skip the case
+            return Result(name, workers, skipped=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}")
+        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="greenci-bench-")))
+        tokens = create_tokens(data_dir, db, clients)
+        try:
+            server = stack.enter_context(serving(data_dir, intensity, db=db, workers=workers))
+        except RuntimeError as exc:  # the service did not start: say why (the last line of its log)
+            return Result(name, workers, skipped=f"greenci serve did not start: {str(exc).strip().splitlines()[-1]}")
+        load = asyncio.run(drive(server.port, tokens, seconds, tag, server=server))
+        _stop(server.process)
+        stored = stored_jobs(data_dir, db)
+        return Result(name, workers, load, stored)
+
+
+def postgres(stack: ExitStack) -> str:
+    sys.path.insert(0, str(ROOT / "tests"))
+    import pgserver
+
+    return stack.enter_context(pgserver.running_postgres("greenci_bench"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per case (default 60)")
+    parser.add_argument("--clients", type=int, default=64, help="concurrent clients (default 64)")
+    parser.add_argument("--cases", default="sqlite-1,postgresql-1,postgresql-2",
+                        help="comma-separated: sqlite-1, postgresql-1, postgresql-2")
+    args = parser.parse_args()
+    console = Console(width=150)
+    wanted = [c.strip() for c in args.cases.split(",") if c.strip()]
+    with tempfile.TemporaryDirectory(prefix="greenci-bench-intensity-") as folder:
+        intensity = write_intensity(Path(folder))
+        results = []
+        for case in wanted:
+            store, _, workers = case.partition("-")
+            factory = (lambda _stack: None) if store == "sqlite" else postgres
+            plural = "s" if workers != "1" else ""
+            label = f"{'SQLite' if store == 'sqlite' else 'PostgreSQL'}, {workers} worker{plural}"
+            console.print(f"[dim]running {label} for {args.seconds:g} s with {args.clients} clients ...[/dim]")
+            results.append(run_case(label, case, int(workers), intensity, args.seconds, args.clients, factory))
+
+    base = next((r for r in results if r.load and r.name.startswith("SQLite")), None)
+    cores = os.cpu_count()
+    table = Table(title=f"Durable decisions under load: {args.clients} clients x {args.seconds:g} s, POST /v1/jobs "
+                        f"({DATA_LABEL}; {cores} cores)")
+    for col in ("case", "decisions/s", "p50", "p99", "max", "errors", "201s / stored rows", "server CPU",
+                "client CPU", "vs SQLite 1 worker"):
+        table.add_column(col, justify="left" if col == "case" else "right")
+    for r in results:
+        if r.load is None:
+            table.add_row(r.name, "skipped", "", "", "", "", "", "", "", "(reason below)")
+            continue
+        rate = r.load.durable / r.load.seconds
+        base_rate = base.load.durable / base.load.seconds if base and base.load else 0.0
+        ratio = f"{rate / base_rate:.2f}x" if base_rate else "-"
+        errors = f"{r.load.errors:,}" + (f" ({_breakdown(r.load)})" if r.load.errors else "")
+        table.add_row(r.name, f"{rate:,.0f}", f"{r.load.pct_ms(50):.1f} ms", f"{r.load.pct_ms(99):.1f} ms",
+                      f"{max(r.load.latencies) * 1e3:.0f} ms" if r.load.latencies else "-", errors,
+                      f"{r.load.durable:,} / {r.stored:,}", f"{r.load.server_cpu_s / r.load.seconds:.2f} cores",
+                      f"{r.load.client_cpu_s / r.load.seconds:.2f} cores", ratio if r is not base else "1x")
+    console.print(table)
+    for r in results:
+        if r.skipped:
+            console.print(f"{r.name}: skipped: {r.skipped}")
+    if any(r.load and r.name.startswith("PostgreSQL") for r in results):
+        console.print("PostgreSQL: the throwaway server of tests/pgserver.py (fsync=off, synchronous_commit=off): "
+                      "commits are not flushed to disk; an upper bound for a durable PostgreSQL.")
+    target = (f">= {TARGET_RATE:,.0f} durable decisions/s with p99 < {TARGET_P99_MS:g} ms on SQLite "
+              f"(this {cores}-core machine)")
+    if base and base.load:
+        rate, p99 = base.load.durable / base.load.seconds, base.load.pct_ms(99)
+        met = rate >= TARGET_RATE and p99 < TARGET_P99_MS and base.load.errors == 0
+        console.print(f"target: {target}: {'met' if met else 'NOT met'} ({rate:,.0f} decisions/s, p99 {p99:.1f} ms, "
+                      f"{base.load.errors} errors)")
+    else:
+        console.print(f"target: {target}: not measured (no SQLite case ran)")
+
+
+def _breakdown(load: Load) -> str:
+    parts = [f"{n} x {s}" for s, n in sorted(load.statuses.items()) if s != 201]
+    parts += [f"{n} x {e}" for e, n in sorted(load.failures.items())]
+    return ", ".join(parts)
+
+
+if __name__ == "__main__":
+    main()
