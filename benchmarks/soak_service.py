@@ -95,6 +95,7 @@ class Soak:
         self.ops = rng.choice(np.array(names), size=1_000_003, p=np.array(weights) / sum(weights))
         self.scheduled: deque[tuple[str, int]] = deque(maxlen=50_000)  # (job id, submitted_s)
         self.running: deque[tuple[str, int]] = deque(maxlen=50_000)
+        self.starting: dict[str, tuple[str, int]] = {}  # started sent, not answered yet
         self.known: deque[str] = deque(maxlen=5_000)
         self.samples: list[Sample] = []
         self.errors: Counter = Counter()
@@ -106,7 +107,7 @@ class Soak:
         op = str(self.ops[k % self.ops.size])
         if op == "started" and self.scheduled:
             job_id, submitted = self.scheduled.popleft()
-            self.running.append((job_id, submitted))
+            self.starting[f"/v1/jobs/{job_id}/started"] = (job_id, submitted)  # running once it is answered
             at = np.datetime64(submitted + 60, "s")
             return "POST", f"/v1/jobs/{job_id}/started", json.dumps({"at": f"{at}Z"}).encode(), {}
         if op == "completed" and self.running:
@@ -157,11 +158,15 @@ class Soak:
                     try:
                         status, data = await conn.request(method, path, token, body, headers)
                     except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                        self.starting.pop(path, None)
                         self._count(f"{method} {_route(path)}: {type(exc).__name__}", None)
                         await asyncio.sleep(0.01)
                         continue
                     self._count(f"{method} {_route(path)}: {status}" if status >= 400 else None,
                                 time.perf_counter() - sent)
+                    started = self.starting.pop(path, None)
+                    if started is not None and status == 200:
+                        self.running.append(started)
                     if method == "POST" and path == "/v1/jobs" and status in (200, 201):
                         doc = json.loads(data)
                         self.known.append(doc["id"])
@@ -242,8 +247,8 @@ def main() -> None:
     console.print(table)
     achieved = sum(s.requests for s in samples) / max(samples[-1].t, 1e-9)
     kinds = ", ".join(f"{n} x {e}" for e, n in soak.errors.most_common())
-    console.print(f"requests: {soak.total:,} answered ({achieved:,.0f}/s achieved of {args.rate:g}/s; "
-                  f"{soak.unsent:,} due were never sent: the service was behind); errors: "
+    behind = f"; {soak.unsent:,} due were never sent: the service was behind" if soak.unsent else ""
+    console.print(f"requests: {soak.total:,} answered ({achieved:,.0f}/s achieved of {args.rate:g}/s{behind}); errors: "
                   f"{sum(soak.errors.values()):,}" + (f" ({kinds})" if kinds else ""))
     later = [s for s in samples if s.t >= samples[-1].t / 2]
     slope = float(np.polyfit([s.t for s in later], [s.rss_mb for s in later], 1)[0]) * 60 if len(later) >= 2 else 0.0
