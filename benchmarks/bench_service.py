@@ -379,7 +379,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per case (default 60)")
     parser.add_argument("--clients", type=int, default=64, help="concurrent clients (default 64)")
     parser.add_argument("--cases", default="sqlite-1,postgresql-1,postgresql-2",
-                        help="comma-separated: sqlite-1, postgresql-1, postgresql-2")
+                        help="comma-separated STORE-WORKERS cases (sqlite-2 works too)")
     args = parser.parse_args()
     console = Console(width=150)
     wanted = [c.strip() for c in args.cases.split(",") if c.strip()]
