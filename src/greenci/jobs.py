@@ -511,6 +511,10 @@ def _offset_s(epoch_s: int, tz: ZoneInfo) -> int:
     return int(delta.total_seconds())
 
 
+_NO_SUB = np.zeros(0, np.int64)
+_NO_DUR = np.zeros(0)
+
+
 class HistoryIndex:
     """Earlier runs by job, workflow and repository, from a run table: a run-history store in memory.
 
@@ -522,6 +526,7 @@ class HistoryIndex:
     def __init__(self, jobs: JobTable | None = None) -> None:
         self._runs: dict[tuple[str, ...], list[np.ndarray]] = {}
         self._built: dict[tuple[str, ...], RunHistory] = {}
+        self._n_job_keys = 0
         if jobs is not None and len(jobs):
             for level, cols in (("job", (jobs.repo, jobs.workflow, jobs.job_name)),
                                 ("workflow", (jobs.repo, jobs.workflow)), ("repo", (jobs.repo,))):
@@ -532,6 +537,7 @@ class HistoryIndex:
                     idx = order[a:b]
                     key = (level, *(str(c[idx[0]]) for c in cols))
                     self._runs[key] = [jobs.submitted_s[idx], jobs.duration_s[idx]]
+                    self._n_job_keys += level == "job"
 
     def __len__(self) -> int:
         return sum(v[0].size for k, v in self._runs.items() if k[0] == "repo")
@@ -540,6 +546,7 @@ class HistoryIndex:
         """One more finished run (its submission time and its true duration)."""
         if not duration_s > 0:
             raise InputError(f"run of {repo}/{workflow}/{job_name}: duration {duration_s} s must be > 0")
+        self._n_job_keys += ("job", repo, workflow, job_name) not in self._runs
         for key in (("job", repo, workflow, job_name), ("workflow", repo, workflow), ("repo", repo)):
             sub, dur = self._runs.get(key, [np.zeros(0, np.int64), np.zeros(0)])
             self._runs[key] = [np.r_[sub, int(submitted_s)], np.r_[dur, float(duration_s)]]
@@ -548,8 +555,10 @@ class HistoryIndex:
     def _history(self, key: tuple[str, ...]) -> RunHistory:
         built = self._built.get(key)
         if built is None:
-            sub, dur = self._runs.get(key, [np.zeros(0, np.int64), np.zeros(0)])
-            built = self._built[key] = RunHistory(tuple(key[1:]) + ("",) * (4 - len(key)), sub, dur)  # type: ignore[arg-type]
+            runs = self._runs.get(key)
+            if runs is None:  # not cached: a service asked about every new job would grow without bound
+                return RunHistory(tuple(key[1:]) + ("",) * (4 - len(key)), _NO_SUB, _NO_DUR)  # type: ignore[arg-type]
+            built = self._built[key] = RunHistory(tuple(key[1:]) + ("",) * (4 - len(key)), *runs)  # type: ignore[arg-type]
         return built
 
     def runs(self, repo: str, workflow: str, job_name: str, before_s: int) -> RunHistory:
@@ -561,6 +570,22 @@ class HistoryIndex:
     def repo_runs(self, repo: str, before_s: int) -> RunHistory:
         return self._history(("repo", repo)).before(before_s)
 
-    def keys(self) -> list[tuple[str, str, str]]:
-        """The (repo, workflow, job) keys it holds, for messages that say what a history contains."""
-        return sorted((k[1], k[2], k[3]) for k in self._runs if k[0] == "job")
+    def keys(self, limit: int | None = None) -> list[tuple[str, str, str]]:
+        """The (repo, workflow, job) keys it holds, for messages that say what a history contains.
+
+        ``limit``: at most that many (the first held, unsorted): a message shows a few, and a service's
+        history holds many (sorting them all for each message grew with every job it saw).
+        """
+        if limit is None:
+            return sorted((k[1], k[2], k[3]) for k in self._runs if k[0] == "job")
+        out: list[tuple[str, str, str]] = []
+        for k in self._runs:
+            if k[0] == "job":
+                out.append((k[1], k[2], k[3]))
+                if len(out) >= limit:
+                    break
+        return out
+
+    def n_keys(self) -> int:
+        """How many (repo, workflow, job) keys it holds."""
+        return self._n_job_keys

@@ -28,12 +28,12 @@ from greenci.forecast import ForecastProvider, GridForecasts
 from greenci.grid import IntensityGrid
 from greenci.jobs import HistoryIndex
 from greenci.jsonsafe import finite
-from greenci.service.auth import Caller, RateLimiter, verify_token
+from greenci.service.auth import Caller, RateLimiter, TokenCache
 from greenci.service.dispatch import Dispatcher, check_target
 from greenci.service.http_errors import AsciiJSONResponse, CleanIn, install_error_handlers, responses
 from greenci.service.pools import StorePools
 from greenci.service.priority import attainment, class_for
-from greenci.service.reads import Metrics, job_stats, metrics_response, reads_router
+from greenci.service.reads import Metrics, metrics_response, reads_router
 from greenci.service.settings import ServiceSettings
 from greenci.service.store import JobStore, StoredJob
 from greenci.timeutil import epoch_s, iso, to_datetime, to_epoch_s
@@ -125,13 +125,14 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.state.dispatcher = dispatcher
     app.state.metrics = metrics
     limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
+    tokens = TokenCache(store, ttl_s=10.0)  # a revoked token is refused within 10 s
 
     def need(scope: str):  # type: ignore[no-untyped-def]  # noqa: ANN202 - a FastAPI dependency factory
         def caller(authorization: Annotated[str | None, Header()] = None) -> Caller:
             if not settings.auth:
                 return Caller("default", "-", frozenset({"submit", "read", "admin"}))
             token = (authorization or "").removeprefix("Bearer ").strip()
-            who = verify_token(store, token) if token else None
+            who = tokens.get(token) if token else None
             if who is None:
                 raise HTTPException(401, detail="a valid API token is required: Authorization: Bearer gci_... "
                                                 "(greenci token create)", headers={"WWW-Authenticate": "Bearer"})
@@ -176,17 +177,24 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             allowed_regions=tuple(body.allowed_regions) if body.allowed_regions is not None else None,
             carbon_aware=body.carbon_aware if body.carbon_aware is not None else cls.carbon_aware,
             buffer_h=cls.max_wait_s / 3600, power_kw=body.power_kw), now=now)
-        t0 = time.perf_counter()
-        with lock:  # decide and reserve in one step: a concurrent request sees this job's runner taken
-            decision = plan_job(job, intensity=provider, history=history, policy=policy, regions=settings.regions)
-            seconds = time.perf_counter() - t0
+        def keep(decision: Any) -> tuple[StoredJob, bool]:
             doc = finite(decision.to_dict())
             start_s = int(np.datetime64(decision.start.rstrip("Z"), "s").astype(np.int64))
-            stored, created = store.add(
+            return store.add(
                 key=idempotency_key, repo=job.repo, workflow=job.workflow, job_name=job.job_name,
                 status="scheduled", region=decision.region, start_s=start_s, submitted_s=to_epoch_s(job.submitted_at),
-                request=request_doc, decision=doc, target=target, tenant=who.tenant,
+                request=request_doc, decision=doc, target=target, tenant=who.tenant, priority=cls.name,
                 end_s=start_s + int(np.ceil(decision.duration_estimate_s)))
+
+        t0 = time.perf_counter()
+        with lock:
+            decision = plan_job(job, intensity=provider, history=history, policy=policy, regions=settings.regions)
+            seconds = time.perf_counter() - t0
+            if settings.capacity:  # decide and reserve in one step: the next request sees this runner taken
+                stored, created = keep(decision)
+        if not settings.capacity:  # nothing to reserve: the write need not hold up other decisions
+            stored, created = keep(decision)
+        doc = stored.decision
         if not created:  # a concurrent retry with the same key stored first: answer with its job
             return _replayed(stored, request_doc)
         metrics.decided(doc, seconds, cls.name, cls.max_wait_s)
@@ -232,10 +240,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     @app.get("/v1/stats", responses=responses(*auth_errors))
     def stats(who: Caller = reader) -> dict[str, Any]:
-        found = store.list(limit=100_000, tenant=scope_of(who))
-        doc = job_stats(found)
-        doc["priority_classes"] = attainment([(j.request.get("priority", "normal"), _wait_of(j)) for j in found],
-                                             settings.classes_of(who.tenant))
+        classes = settings.classes_of(who.tenant)
+        doc = store.stats(scope_of(who), {name: c.max_wait_s for name, c in classes.items()})
+        doc["priority_classes"] = attainment(doc.pop("per_class"), classes)
         return doc
 
     @app.get("/metrics", response_class=PlainTextResponse)
@@ -280,14 +287,6 @@ class _Refresher:
             except GreenciError as exc:  # decisions still come, from the fallback chain; say why
                 log.warning("forecast refresh failed: %s", exc)
             self._stop.wait(self.settings.refresh_s)
-
-
-def _wait_of(job: StoredJob) -> float | None:
-    """How long a job waited: from submission to its reported start, else to its planned start."""
-    if job.status == "cancelled":
-        return None
-    start = job.started_s if job.started_s is not None else float(job.start_s)
-    return max(0.0, start - job.submitted_s)
 
 
 def _replayed(known: StoredJob, request_doc: dict[str, Any]) -> JSONResponse:

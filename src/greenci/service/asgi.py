@@ -11,6 +11,7 @@ from typing import Any
 
 from greenci.errors import ConfigError
 from greenci.service.dispatch import DispatchSettings
+from greenci.service.priority import PriorityClass
 from greenci.service.settings import ServiceSettings
 
 ENV = "GREENCI_SERVICE_SETTINGS"
@@ -22,12 +23,20 @@ def settings_to_json(settings: ServiceSettings) -> str:
         v = getattr(settings, f.name)
         if isinstance(v, DispatchSettings):
             v = {g.name: getattr(v, g.name) for g in fields(v)}
+        elif f.name == "classes":
+            v = {name: _class_doc(c) for name, c in v.items()}
+        elif f.name == "tenant_classes":
+            v = {t: {name: _class_doc(c) for name, c in cs.items()} for t, cs in v.items()}
         elif isinstance(v, tuple):
             v = [str(x) for x in v]
         elif isinstance(v, Path):
             v = str(v)
         doc[f.name] = v
     return json.dumps(doc)
+
+
+def _class_doc(c: PriorityClass) -> dict[str, Any]:
+    return {g.name: getattr(c, g.name) for g in fields(c)}
 
 
 def settings_from_json(text: str) -> ServiceSettings:
@@ -42,6 +51,10 @@ def settings_from_json(text: str) -> ServiceSettings:
             v = tuple(Path(x) for x in v)
         elif k == "regions":
             v = tuple(v)
+        elif k == "classes":
+            v = {name: PriorityClass(**c) for name, c in v.items()}
+        elif k == "tenant_classes":
+            v = {t: {name: PriorityClass(**c) for name, c in cs.items()} for t, cs in v.items()}
         elif k == "dispatch":
             v = DispatchSettings(**{**v, "command": tuple(v["command"]) if v.get("command") else None})
         out[k] = v

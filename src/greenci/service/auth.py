@@ -24,7 +24,8 @@ from greenci.service.store import JobStore, tokens
 SCOPES = ("submit", "read", "admin")
 _TENANT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
-__all__ = ["SCOPES", "Caller", "RateLimiter", "create_token", "list_tokens", "revoke_token", "verify_token"]
+__all__ = ["SCOPES", "Caller", "RateLimiter", "TokenCache", "create_token", "list_tokens", "revoke_token",
+           "verify_token"]
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,40 @@ def list_tokens(store: JobStore) -> list[dict]:
 
 def revoke_token(store: JobStore, token_id: str) -> bool:
     with store.engine.begin() as c:
-        return bool(c.execute(tokens.update().where(tokens.c.id == token_id, tokens.c.revoked_s.is_(None))
+        done = bool(c.execute(tokens.update().where(tokens.c.id == token_id, tokens.c.revoked_s.is_(None))
                               .values(revoked_s=time.time())).rowcount)
+    store.token_generation += 1  # caches of this process forget verified tokens at once
+    return done
+
+
+class TokenCache:
+    """Verified tokens kept for ``ttl_s``: a request does not read the tokens table each time (revoking a
+    token takes effect within ``ttl_s``). Unknown tokens are not kept."""
+
+    def __init__(self, store: JobStore, ttl_s: float = 10.0) -> None:
+        self.store, self.ttl_s = store, float(ttl_s)
+        self._known: dict[str, tuple[float, Caller]] = {}
+        self._lock = threading.Lock()
+        self._generation = store.token_generation
+
+    def get(self, token: str) -> Caller | None:
+        now = time.monotonic()
+        with self._lock:
+            if self._generation != self.store.token_generation:  # a token was revoked in this process
+                self._known.clear()
+                self._generation = self.store.token_generation
+            hit = self._known.get(token)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        who = verify_token(self.store, token)
+        with self._lock:
+            if who is None:
+                self._known.pop(token, None)
+            else:
+                if len(self._known) > 10_000:
+                    self._known.clear()
+                self._known[token] = (now, who)
+        return who
 
 
 class RateLimiter:

@@ -47,15 +47,13 @@ def class_for(name: str, classes: dict[str, PriorityClass]) -> PriorityClass:
                          field="priority") from None
 
 
-def attainment(rows: list[tuple[str, float | None]], classes: dict[str, PriorityClass]) -> dict[str, Any]:
+def attainment(counts: dict[str, tuple[int, int]], classes: dict[str, PriorityClass]) -> dict[str, Any]:
     """Per class: jobs, how many started (or are planned to start) within the class's maximum wait, the
-    share, the target and whether it is met. ``rows``: (class name, wait in seconds or None if unknown)."""
+    share, the target and whether it is met. ``counts``: class name -> (jobs, within the maximum wait)."""
     out: dict[str, Any] = {}
     for name, cls in classes.items():
-        waits = [w for c, w in rows if c == name and w is not None]
-        within = sum(w <= cls.max_wait_s + 1.0 for w in waits)  # a second of slack for clock rounding
-        share = within / len(waits) if waits else None
-        out[name] = {"jobs": len(waits), "within_max_wait": within, "share": share,
-                     "max_wait_s": cls.max_wait_s, "target_share": cls.target_share,
-                     "met": None if share is None else share >= cls.target_share}
+        n, within = counts.get(name, (0, 0))
+        share = within / n if n else None
+        out[name] = {"jobs": n, "within_max_wait": within, "share": share, "max_wait_s": cls.max_wait_s,
+                     "target_share": cls.target_share, "met": None if share is None else share >= cls.target_share}
     return out

@@ -18,10 +18,9 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from greenci.errors import InputError
 from greenci.forecast import ForecastProvider
 from greenci.grid import IntensityGrid
-from greenci.service.store import STATUSES, StoredJob
 from greenci.timeutil import iso, to_datetime64
 
-__all__ = ["Metrics", "job_stats", "metrics_response", "reads_router"]
+__all__ = ["Metrics", "metrics_response", "reads_router"]
 
 
 class Metrics:
@@ -71,17 +70,6 @@ class Metrics:
     def completed(self, actual_g: float | None) -> None:
         if actual_g is not None:
             self.actual.inc(max(float(actual_g), 0.0))
-
-
-def job_stats(jobs: list[StoredJob]) -> dict[str, Any]:
-    """Counts per status and the gCO2eq predicted, saved and (for completed jobs) actually emitted."""
-    done = [j for j in jobs if j.actual_g is not None]
-    return {"jobs": len(jobs), "by_status": {s: sum(j.status == s for j in jobs) for s in STATUSES},
-            "predicted_g": sum(float(j.decision.get("expected_g") or 0) for j in jobs),
-            "saving_g": sum(float(j.decision.get("saving_g") or 0) for j in jobs),
-            "completed_with_actual": len(done),
-            "actual_g": sum(float(j.actual_g or 0) for j in done),
-            "predicted_g_of_those": sum(float(j.decision.get("expected_g") or 0) for j in done)}
 
 
 def metrics_response(metrics: Metrics) -> Response:

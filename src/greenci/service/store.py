@@ -53,6 +53,9 @@ jobs = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("tenant", sa.String(64), nullable=False, server_default="default"),
     sa.Column("end_s", sa.BigInteger, nullable=True),
+    sa.Column("priority", sa.String(64), nullable=False, server_default="normal"),
+    sa.Column("expected_g", sa.Float, nullable=True),
+    sa.Column("saving_g", sa.Float, nullable=True),
 )
 tokens = sa.Table(
     "tokens", metadata,
@@ -118,6 +121,7 @@ class JobStore:
     """Jobs in a SQL database; opening it creates or migrates the schema."""
 
     def __init__(self, url: str) -> None:
+        self.token_generation = 0  # bumped when a token is revoked through this store (see auth.TokenCache)
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine = sa.create_engine(url, future=True)
@@ -131,11 +135,13 @@ class JobStore:
     def add(self, *, key: str | None, repo: str, workflow: str, job_name: str, status: str, region: str,
             start_s: int, submitted_s: int, request: dict[str, Any], decision: dict[str, Any],
             job_id: str | None = None, target: dict[str, Any] | None = None,
-            tenant: str = "default", end_s: int | None = None) -> tuple[StoredJob, bool]:
+            tenant: str = "default", end_s: int | None = None, priority: str = "normal") -> tuple[StoredJob, bool]:
         """Store a new job; with a key already stored, the stored job instead. ``(job, created)``."""
         job_id = job_id or str(uuid.uuid4())
         key = _stored_key(tenant, key) if key else None  # keys are unique per tenant
-        row = dict(id=job_id, tenant=tenant, end_s=end_s, idempotency_key=key, repo=repo, workflow=workflow,
+        row = dict(id=job_id, tenant=tenant, end_s=end_s, priority=priority,
+                   expected_g=_num(decision.get("expected_g")), saving_g=_num(decision.get("saving_g")),
+                   idempotency_key=key, repo=repo, workflow=workflow,
                    job_name=job_name, status=status, region=region, start_s=start_s, submitted_s=submitted_s,
                    created_s=time.time(), request=json.dumps(request), decision=json.dumps(decision),
                    target=json.dumps(target) if target is not None else None)
@@ -147,9 +153,8 @@ class JobStore:
             if existing is None:
                 raise
             return existing, False
-        got = self.get(job_id)
-        assert got is not None
-        return got, True
+        return StoredJob(job_id, repo, workflow, job_name, status, region, int(start_s), int(submitted_s), request,
+                         decision, None, None, None, None, None, None, target, 0, None, None, tenant), True
 
     def by_key(self, key: str, tenant: str = "default") -> StoredJob | None:
         return self._by_stored_key(_stored_key(tenant, key))
@@ -193,6 +198,30 @@ class JobStore:
         with self.engine.begin() as c:
             done = c.execute(jobs.update().where(*where).values(status=to, **values))
         return self.get(job_id) if done.rowcount else None
+
+    def stats(self, tenant: str | None, classes: dict[str, float]) -> dict[str, Any]:
+        """Counts per status, gCO2eq sums, and per priority class how many jobs started (or are planned to
+        start) within ``classes[name]`` seconds: SQL aggregates, never every row into Python."""
+        where = [] if tenant is None else [jobs.c.tenant == tenant]
+        with self.engine.connect() as c:
+            by_status = dict(c.execute(sa.select(jobs.c.status, sa.func.count()).where(*where)
+                                       .group_by(jobs.c.status)).all())
+            sums = c.execute(sa.select(
+                sa.func.count(), sa.func.coalesce(sa.func.sum(jobs.c.expected_g), 0.0),
+                sa.func.coalesce(sa.func.sum(jobs.c.saving_g), 0.0), sa.func.count(jobs.c.actual_g),
+                sa.func.coalesce(sa.func.sum(jobs.c.actual_g), 0.0),
+                sa.func.coalesce(sa.func.sum(sa.case((jobs.c.actual_g.is_not(None), jobs.c.expected_g))), 0.0),
+            ).where(*where)).one()
+            started = sa.func.coalesce(jobs.c.started_s, jobs.c.start_s) - jobs.c.submitted_s
+            per_class = {}
+            for name, max_wait in classes.items():
+                counted = c.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(
+                    sa.case((started <= max_wait + 1.0, 1), else_=0)), 0)).where(
+                    *where, jobs.c.priority == name, jobs.c.status != "cancelled")).one()
+                per_class[name] = (int(counted[0]), int(counted[1]))
+        return {"jobs": int(sums[0]), "by_status": {s: int(by_status.get(s, 0)) for s in STATUSES},
+                "predicted_g": float(sums[1]), "saving_g": float(sums[2]), "completed_with_actual": int(sums[3]),
+                "actual_g": float(sums[4]), "predicted_g_of_those": float(sums[5]), "per_class": per_class}
 
     def reservations(self, regions: list[str], lo_s: int, hi_s: int) -> list[tuple[str, int, int]]:
         """(region, start, end) of the runs planned or running in ``regions`` that overlap ``[lo_s, hi_s)``."""
@@ -247,6 +276,10 @@ class JobStore:
             .where(jobs.c.status == "completed", jobs.c.runtime_s.is_not(None)).order_by(jobs.c.submitted_s)
         with self.engine.connect() as c:
             return [(r[0], r[1], r[2], int(r[3]), float(r[4])) for r in c.execute(q)]
+
+
+def _num(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and x == x and abs(x) != float("inf") else None
 
 
 def _stored_key(tenant: str, key: str) -> str:

@@ -147,9 +147,11 @@ def _prepare(job: Job, history: RunHistoryStore | None, policy: PlanPolicy) -> _
 
 def _no_runs_note(job: Job, history: RunHistoryStore) -> str:
     keys = getattr(history, "keys", None)
-    held = keys() if callable(keys) else []
+    held = keys(limit=3) if callable(keys) else []
+    n_keys = getattr(history, "n_keys", None)
+    total = n_keys() if callable(n_keys) else len(held)
     where = f"{job.repo} / {job.workflow} / {job.job_name or '(no job name)'}"
     if not held:
         return f"the run history holds no earlier run of {where}"
-    shown = "; ".join(" / ".join(k) for k in held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+    shown = "; ".join(" / ".join(k) for k in held[:3]) + (f" and {total - 3} more" if total > 3 else "")
     return f"the run history holds no earlier run of {where} (it holds {shown}): check repo, workflow and job"
