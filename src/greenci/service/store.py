@@ -57,6 +57,10 @@ jobs = sa.Table(
     sa.Column("expected_g", sa.Float, nullable=True),
     sa.Column("saving_g", sa.Float, nullable=True),
 )
+sa.Index("ix_jobs_due", jobs.c.status, jobs.c.start_s)
+sa.Index("ix_jobs_tenant", jobs.c.tenant, jobs.c.status)
+sa.Index("ix_jobs_region_start", jobs.c.region, jobs.c.start_s)
+sa.Index("ix_jobs_tenant_created", jobs.c.tenant, jobs.c.created_s)
 tokens = sa.Table(
     "tokens", metadata,
     sa.Column("id", sa.String(16), primary_key=True),
