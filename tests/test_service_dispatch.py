@@ -179,16 +179,23 @@ def _start_server(data: Path, intensity: Path, dispatcher: bool,  # noqa: F811
     return proc, base
 
 
+def _token_header(data: Path, database_url: str | None) -> dict[str, str]:
+    """A token of tenant acme, minted in the store before any server opens it."""
+    from greenci.service.auth import create_token
+
+    store = JobStore(ServiceSettings(data_dir=data, database_url=database_url).url)
+    try:
+        return {"Authorization": f"Bearer {create_token(store, 'acme')}"}
+    finally:
+        store.close()
+
+
 def test_jobs_survive_sigkill_and_are_dispatched_once_after_restart(
         tmp_path: Path, intensity: Path, receiver: tuple[str, type[Receiver]],  # noqa: F811
         database_url: str | None) -> None:
-    from greenci.service.auth import create_token
-
     url, handler = receiver
     data = tmp_path / "data"
-    store = JobStore(ServiceSettings(data_dir=data, database_url=database_url).url)
-    auth = {"Authorization": f"Bearer {create_token(store, 'acme')}"}
-    store.close()
+    auth = _token_header(data, database_url)
     first, base = _start_server(data, intensity, False, database_url)
     try:
         ids = [httpx.post(base + "/v1/jobs", json={**JOB, "job": f"j{i}", "dispatch": {"type": "webhook",
@@ -243,13 +250,9 @@ def test_two_service_processes_on_one_store_dispatch_each_job_once(
         tmp_path: Path, intensity: Path, receiver: tuple[str, type[Receiver]],  # noqa: F811
         database_url: str | None) -> None:
     """Two processes, each with its dispatcher, on one database (a PostgreSQL, or one SQLite file)."""
-    from greenci.service.auth import create_token
-
     url, handler = receiver
     data = tmp_path / "data"
-    store = JobStore(ServiceSettings(data_dir=data, database_url=database_url).url)
-    auth = {"Authorization": f"Bearer {create_token(store, 'acme')}"}
-    store.close()
+    auth = _token_header(data, database_url)
     servers = [_start_server(data, intensity, True, database_url) for _ in range(2)]
     try:
         ids = [httpx.post(servers[i % 2][1] + "/v1/jobs", headers=auth, trust_env=False, timeout=30,
