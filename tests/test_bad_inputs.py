@@ -9,29 +9,16 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from synthetic_intensity import em_yearly_csv
 from typer.testing import CliRunner
 
 from greenci.cli import app
-
-DIRECT = "Carbon Intensity gCO₂eq/kWh (direct)"
-HEADER = ("Datetime (UTC),Country,Zone Name,Zone Id," + DIRECT + ",Carbon Intensity gCO₂eq/kWh (LCA),"
-          "Low Carbon Percentage,Renewable Percentage,Data Source,Data Estimated,Data Estimation Method")
-
-
-def _em(zone: str, start: str, days: int) -> str:
-    """SYNTHETIC Electricity Maps yearly export rows for ``zone`` from ``start`` for ``days``."""
-    t = np.arange(np.datetime64(start), np.datetime64(start) + np.timedelta64(days * 24, "h"), np.timedelta64(1, "h"))
-    v = 300 + 100 * np.sin(2 * math.pi * np.arange(t.size) / 24)
-    rows = [f"{str(ts).replace('T', ' ')}:00,S,S,{zone},{x:.1f},{x:.1f},50,40,synthetic,false,"
-            for ts, x in zip(t, v, strict=True)]
-    return HEADER + "\n" + "\n".join(rows) + "\n"
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +26,7 @@ def intensity(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("intensity")
     for zone in ("DE-LU", "GB"):
         (root / zone).mkdir()
-        (root / zone / f"{zone}_2022_hourly.csv").write_text(_em(zone, "2022-08-01T00:00", 80), encoding="utf-8")
+        (root / zone / f"{zone}_2022_hourly.csv").write_text(em_yearly_csv(zone, amplitude=100), encoding="utf-8")
     return root
 
 
@@ -106,7 +93,7 @@ def test_traceback_json_with_an_infinite_value_is_valid_json() -> None:
 def test_traceback_forecast_evaluate_on_a_file_too_short_to_score(tmp_path: Path) -> None:
     short = tmp_path / "GB" / "GB_2022_hourly.csv"
     short.parent.mkdir()
-    short.write_text(_em("GB", "2022-08-01T00:00", 2), encoding="utf-8")
+    short.write_text(em_yearly_csv("GB", start="2022-08-01T00:00", days=2, amplitude=100), encoding="utf-8")
     code, out, err = _run("forecast", "evaluate", str(short))
     assert code in (0, 2), err
     assert "Traceback" not in err
@@ -185,7 +172,8 @@ def test_side_result_trace_outside_2022_still_replays(tmp_path: Path) -> None:
     root = tmp_path / "intensity"
     for zone in ("DE-LU", "GB"):
         (root / zone).mkdir(parents=True)
-        (root / zone / f"{zone}_2023_hourly.csv").write_text(_em(zone, "2023-01-01T00:00", 120), encoding="utf-8")
+        csv = em_yearly_csv(zone, start="2023-01-01T00:00", days=120, amplitude=100)
+        (root / zone / f"{zone}_2023_hourly.csv").write_text(csv, encoding="utf-8")
     trace = _trace(tmp_path / "trace.csv", "2025-03-03T00:00:00")
     code, out, err = _run("simulate", "--trace", str(trace), "--intensity", str(root), "--regions", "DE-LU,GB",
                           "--strategies", "round-robin,greenci", "--forecast", "persistence", "--format", "json")

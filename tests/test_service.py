@@ -5,7 +5,6 @@ Intensity: two SYNTHETIC Electricity Maps yearly files written here (2022-08-01 
 
 from __future__ import annotations
 
-import math
 import socket
 import threading
 import time
@@ -14,28 +13,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="the service needs greenci[service]: pip install 'greenci[service]'")
 pytest.importorskip("uvicorn", reason="the service needs greenci[service]: pip install 'greenci[service]'")
 
 import uvicorn  # noqa: E402
+from synthetic_intensity import em_yearly_csv  # noqa: E402
 
 from greenci.service import ServiceSettings, create_app  # noqa: E402
 
-HEADER = ("Datetime (UTC),Country,Zone Name,Zone Id,Carbon Intensity gCO₂eq/kWh (direct),"
-          "Carbon Intensity gCO₂eq/kWh (LCA),Low Carbon Percentage,Renewable Percentage,Data Source,"
-          "Data Estimated,Data Estimation Method")
 AT = "2022-10-12T21:00:00Z"
-
-
-def _em(zone: str, phase: float) -> str:
-    t = np.arange(np.datetime64("2022-08-01T00:00"), np.datetime64("2022-10-20T00:00"), np.timedelta64(1, "h"))
-    v = 300 + 150 * np.sin(2 * math.pi * (np.arange(t.size) / 24 + phase))
-    rows = [f"{str(ts).replace('T', ' ')}:00,S,S,{zone},{x:.1f},{x:.1f},50,40,synthetic,false,"
-            for ts, x in zip(t, v, strict=True)]
-    return HEADER + "\n" + "\n".join(rows) + "\n"
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +31,7 @@ def intensity(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("intensity")
     for zone, phase in (("DE-LU", 0.0), ("GB", 0.4)):
         (root / zone).mkdir()
-        (root / zone / f"{zone}_2022_hourly.csv").write_text(_em(zone, phase), encoding="utf-8")
+        (root / zone / f"{zone}_2022_hourly.csv").write_text(em_yearly_csv(zone, phase=phase), encoding="utf-8")
     return root
 
 

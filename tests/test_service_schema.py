@@ -57,7 +57,8 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     response_schema_conformance,
     status_code_conformance,
 )
-from test_service import AT, HEADER, JOB, serving  # noqa: E402
+from synthetic_intensity import HEADER  # noqa: E402
+from test_service import AT, JOB, serving  # noqa: E402
 
 from greenci.service import ServiceSettings, create_app  # noqa: E402
 from greenci.service.store import STATUSES  # noqa: E402

@@ -9,7 +9,6 @@ may be accepted, but never crash).
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,11 +18,9 @@ import pytest
 from corrupt import EXAMPLES, Mutant, byte_mutants, check_cli, csv_mutants, json_mutants
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from synthetic_intensity import DIRECT, em_yearly_csv
 from test_fuzz_traces import RUNS
 
-DIRECT = "Carbon Intensity gCO₂eq/kWh (direct)"
-EM_HEADER = ("Datetime (UTC),Country,Zone Name,Zone Id," + DIRECT + ",Carbon Intensity gCO₂eq/kWh (LCA),"
-             "Low Carbon Percentage,Renewable Percentage,Data Source,Data Estimated,Data Estimation Method")
 TRACE_HEADER = "repo,workflow,job,event,started_at,completed_at,conclusion"
 FEW = settings(max_examples=max(3, EXAMPLES // 2), deadline=None,
                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -31,12 +28,7 @@ FEW = settings(max_examples=max(3, EXAMPLES // 2), deadline=None,
 
 def _em_file(zone: str, phase: float) -> bytes:
     """SYNTHETIC hourly intensity, 2022-08-01 .. 2022-10-20 (enough history for the study's decisions)."""
-    t = np.arange(np.datetime64("2022-08-01T00:00"), np.datetime64("2022-10-20T00:00"), np.timedelta64(1, "h"))
-    hours = np.arange(t.size)
-    values = 300 + 120 * np.sin(2 * math.pi * (hours / 24 + phase)) + 20 * np.sin(hours / 53.0)
-    rows = [f"{str(ts).replace('T', ' ')}:00,Synthetic,Synthetic,{zone},{v:.2f},{v * 1.2:.2f},50,40,synthetic,false,"
-            for ts, v in zip(t, values, strict=True)]
-    return (EM_HEADER + "\n" + "\n".join(rows) + "\n").encode("utf-8")
+    return em_yearly_csv(zone, amplitude=120, phase=phase, wobble=20, decimals=2).encode("utf-8")
 
 
 def _trace() -> bytes:
