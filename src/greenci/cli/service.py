@@ -114,11 +114,7 @@ def serve(
         raise InputError(f"--workers {workers} must be between 1 and 64")
     names = tuple(r.strip() for r in regions.split(",") if r.strip())
     check_folder(data_dir, field="--data-dir")
-    from dataclasses import replace
-
     from greenci.bounds import check_range
-    from greenci.service.priority import DEFAULT_CLASSES
-
     check_range(buffer_h, field="--buffer-h", low=0, high=7 * 24, unit="h")
     pools: dict[str, int] = {}
     for spec in capacity or []:
@@ -126,10 +122,9 @@ def serve(
         if not eq or not region.strip() or not count.strip().isdigit() or int(count) < 1:
             raise InputError(f"--capacity {spec!r} must be REGION=N with N >= 1, e.g. GB=4")
         pools[region.strip()] = int(count)
-    classes = {**DEFAULT_CLASSES, "normal": replace(DEFAULT_CLASSES["normal"], max_wait_s=buffer_h * 3600)}
     settings = ServiceSettings(data_dir=data_dir, database_url=db, regions=names, intensity=tuple(intensity or ()),
                                source=source, forecast=forecast, buffer_h=buffer_h, history=tuple(history or ()),
-                               auth=not no_auth, classes=classes, capacity=pools)
+                               auth=not no_auth, capacity=pools)
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
         return

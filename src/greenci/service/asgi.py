@@ -23,7 +23,7 @@ def settings_to_json(settings: ServiceSettings) -> str:
         v = getattr(settings, f.name)
         if isinstance(v, DispatchSettings):
             v = {g.name: getattr(v, g.name) for g in fields(v)}
-        elif f.name == "classes":
+        elif f.name == "classes" and v is not None:
             v = {name: _class_doc(c) for name, c in v.items()}
         elif f.name == "tenant_classes":
             v = {t: {name: _class_doc(c) for name, c in cs.items()} for t, cs in v.items()}
@@ -51,7 +51,7 @@ def settings_from_json(text: str) -> ServiceSettings:
             v = tuple(Path(x) for x in v)
         elif k == "regions":
             v = tuple(v)
-        elif k == "classes":
+        elif k == "classes" and v is not None:
             v = {name: PriorityClass(**c) for name, c in v.items()}
         elif k == "tenant_classes":
             v = {t: {name: PriorityClass(**c) for name, c in cs.items()} for t, cs in v.items()}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from greenci.errors import InputError
@@ -38,12 +38,19 @@ class ServiceSettings:
     rate_burst: int = 200
     refresh_s: float = 120.0  # with an API source: how often the forecasts are fetched in the background
     capacity: dict[str, int] = field(default_factory=dict)  # runners per region (a region not named: unlimited)
-    classes: dict[str, PriorityClass] = field(default_factory=lambda: dict(DEFAULT_CLASSES))
+    classes: dict[str, PriorityClass] | None = None  # None: the defaults, 'normal' waiting up to buffer_h
     tenant_classes: dict[str, dict[str, PriorityClass]] = field(default_factory=dict)  # a tenant's own classes
 
     def classes_of(self, tenant: str) -> dict[str, PriorityClass]:
         """The priority classes a tenant's jobs may name."""
-        return self.tenant_classes.get(tenant, self.classes)
+        return self.tenant_classes.get(tenant, self.service_classes)
+
+    @property
+    def service_classes(self) -> dict[str, PriorityClass]:
+        """The service's classes: those given, else the defaults with 'normal' waiting up to ``buffer_h``."""
+        if self.classes is not None:
+            return self.classes
+        return {**DEFAULT_CLASSES, "normal": replace(DEFAULT_CLASSES["normal"], max_wait_s=self.buffer_h * 3600)}
 
     def __post_init__(self) -> None:
         if not self.regions:
