@@ -8,8 +8,9 @@ daily sine from 2022-08-01 to 2022-10-20, labelled synthetic in every row), crea
 (one per client: a token's rate limit is 100 requests/s), and runs the clients for ``--seconds`` after a
 warm-up (every hourly issue slot the jobs use is decided once first, so the measured window holds no
 forecast fit). Every client posts distinct jobs (``POST /v1/jobs``: its own repo, workflow and job name,
-a new Idempotency-Key per job, ``submitted_at`` on 2022-10-12 inside the data), one at a time, back to
-back, on one keep-alive connection.
+a new Idempotency-Key per job), one at a time, back to back, on one keep-alive connection. As a live
+service sees them, the jobs are submitted *now*: ``submitted_at`` is 2022-10-12 10:00 UTC (inside the
+data) plus the seconds elapsed since the measurement began.
 
 A *durable decision* is a ``201 Created``: the service answers it after the job and its decision are
 committed to the store (SQLite in WAL mode, ``synchronous=FULL``; PostgreSQL: a commit). After each case
@@ -53,6 +54,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 REGIONS = ("DE-LU", "GB")
 DAY = np.datetime64("2022-10-12T00:00:00", "s")  # submitted_at of the jobs: this day, inside the data
+LIVE_FROM_S = 10 * 3600  # the measured jobs are submitted at DAY 10:00 plus the seconds elapsed (as if live)
 EVENTS = ("push", "pull_request", "schedule", "workflow_dispatch")
 DURATIONS = ("5m", "20m", "1h")
 DEADLINES = (None, "3h", "8h")
@@ -240,11 +242,13 @@ class Connection:
         self.reader = self.writer = None
 
 
-def job_body(k: int, tag: str) -> bytes:
-    """A distinct job: its own repo, workflow and job name; submitted on DAY at a spread second."""
+def job_body(k: int, tag: str, at_s: float | None = None) -> bytes:
+    """A distinct job: its own repo, workflow and job name. Submitted ``at_s`` seconds into DAY, as a live
+    service sees jobs (submitted now); without ``at_s``, at a second of DAY spread by ``k``."""
     import json
 
-    submitted = DAY + np.timedelta64((k * 7919) % 86400, "s")
+    offset = int(at_s) if at_s is not None else (k * 7919) % 86400
+    submitted = DAY + np.timedelta64(offset, "s")
     doc = {"repo": f"{tag}/r{k % 97}", "workflow": f"wf{k % 13}", "job": f"job{k}", "event": EVENTS[k % 4],
            "submitted_at": f"{submitted}Z", "duration": DURATIONS[k % 3], "branch": "main"}
     deadline = DEADLINES[k % 3]
@@ -305,8 +309,11 @@ async def drive(port: int, tokens: list[str], seconds: float, tag: str,
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     server_cpu0 = server.cpu_s() if server else 0.0
 
-    def default(k: int) -> tuple[str, str, bytes | None, dict[str, str]]:
-        return "POST", "/v1/jobs", job_body(k, tag), {"Idempotency-Key": f"{tag}-{k}"}
+    clock0 = time.perf_counter()
+
+    def default(k: int) -> tuple[str, str, bytes | None, dict[str, str]]:  # submitted now: DAY 10:00 + elapsed
+        at = LIVE_FROM_S + time.perf_counter() - clock0
+        return "POST", "/v1/jobs", job_body(k, tag, at), {"Idempotency-Key": f"{tag}-{k}"}
 
     make = make or default
 

@@ -99,6 +99,8 @@ def serve(
     workers: int = typer.Option(1, help="Worker processes (they share the store; each runs a dispatcher)."),
     capacity: list[str] | None = typer.Option(None, help="Runners of a region, REGION=N (repeatable); a region "
                                                          "not named has no limit."),
+    access_log: bool = typer.Option(False, "--access-log", help="Log every request (off by default: at a "
+                                                                "thousand decisions a second it is mostly noise)."),
 ) -> None:
     """Serve the scheduler API: POST /v1/jobs for a decision; started/completed feed the history."""
     try:
@@ -126,7 +128,7 @@ def serve(
                                source=source, forecast=forecast, buffer_h=buffer_h, history=tuple(history or ()),
                                auth=not no_auth, capacity=pools)
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=access_log)
         return
     import os
 
@@ -134,7 +136,8 @@ def serve(
 
     create_app(settings).state.store.close()  # migrate the store once, before the workers race to it
     os.environ[ENV] = settings_to_json(settings)
-    uvicorn.run("greenci.service.asgi:app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run("greenci.service.asgi:app", factory=True, host=host, port=port, workers=workers, log_level="info",
+                access_log=access_log)
 
 
 # ------------------------------------------------------------------------------------------ jobs (a client)

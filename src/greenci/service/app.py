@@ -8,37 +8,42 @@ only for a remote source that failed) whose body carries the same message and th
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import Depends, FastAPI, Header, HTTPException, Query
 from fastapi import Path as FPath
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import Field
 
 from greenci.errors import GreenciError, InputError
 from greenci.forecast import ForecastProvider, GridForecasts
 from greenci.grid import IntensityGrid
-from greenci.jobs import HistoryIndex
+from greenci.jobs import HistoryIndex, Job
 from greenci.jsonsafe import finite
+from greenci.scheduling.planner import Decision
 from greenci.service.auth import Caller, RateLimiter, TokenCache
+from greenci.service.batching import Batcher
 from greenci.service.dispatch import Dispatcher, check_target
 from greenci.service.http_errors import AsciiJSONResponse, CleanIn, install_error_handlers, responses
 from greenci.service.pools import StorePools
 from greenci.service.priority import attainment, class_for
 from greenci.service.reads import Metrics, metrics_response, reads_router
 from greenci.service.settings import ServiceSettings
-from greenci.service.store import JobStore, StoredJob
+from greenci.service.store import JobStore, NewJob, StoredJob
+from greenci.service.writer import JobWriter
 from greenci.timeutil import epoch_s, iso, to_datetime, to_epoch_s
 from greenci.usecases.inputs import JobRequest, job_from_request
-from greenci.usecases.plan import PlanPolicy, plan_job
+from greenci.usecases.plan import PlanPolicy, plan_batch, plan_job
 
 __all__ = ["create_app"]
 
@@ -95,9 +100,44 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     provider = _provider(settings)
     history = _history(settings, store)
     policy = PlanPolicy.build(buffer_h=settings.buffer_h)
-    if settings.capacity:
-        policy = replace(policy, strategy=replace(policy.strategy, pools=StorePools(store, settings.capacity)))
-    lock = threading.Lock()  # the forecast cache and the history index are shared by request threads
+    pools = StorePools(store, settings.capacity) if settings.capacity else None
+    if pools is not None:
+        policy = replace(policy, strategy=replace(policy.strategy, pools=pools))
+    lock = threading.Lock()  # the forecast cache, the history index and the pools are shared with threads
+
+    def decide_many(asks: Sequence[_Ask]) -> list[tuple[NewJob, float] | BaseException]:
+        """The jobs of the requests waiting together, planned in one vectorised call (under the lock).
+
+        Without runner pools the jobs do not affect each other, so one call decides them all as each
+        alone; with pools each reserves its runner before the next is planned. When the batch call fails
+        (one job the forecast cannot serve, say), each job is planned alone: the others still get theirs.
+        """
+        t0 = time.perf_counter()
+        if pools is None and len(asks) > 1:
+            try:
+                decisions = plan_batch([a.job for a in asks], intensity=provider, history=history, policy=policy,
+                                       regions=settings.regions)
+            except Exception:  # noqa: BLE001 - decided one by one below, each with its own error
+                pass
+            else:
+                seconds = time.perf_counter() - t0
+                return [(_new_job(d, a), seconds) for a, d in zip(asks, decisions, strict=True)]
+        out: list[tuple[NewJob, float] | BaseException] = []
+        for a in asks:
+            t0 = time.perf_counter()
+            try:
+                new = _new_job(plan_job(a.job, intensity=provider, history=history, policy=policy,
+                                        regions=settings.regions), a)
+            except Exception as exc:  # noqa: BLE001 - this request's answer (a 4xx for a GreenciError)
+                out.append(exc)
+                continue
+            if pools is not None:  # the next decision sees this runner taken, before the job is committed
+                pools.hold(new.job.id, new.row["region"], new.row["start_s"], new.row["end_s"])
+            out.append((new, time.perf_counter() - t0))
+        return out
+
+    deciding: Batcher[_Ask, tuple[NewJob, float]] = Batcher(decide_many, lock)
+    writer = JobWriter(store, on_stored=(lambda new: pools.release(n.job.id for n in new)) if pools else None)
     metrics = Metrics()
     dispatcher = Dispatcher(store, settings.dispatch, on_failure=metrics.dispatch_failed)
 
@@ -115,6 +155,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             if refresher is not None:
                 refresher.stop()
             dispatcher.stop()
+            writer.stop()
             store.close()
 
     app = FastAPI(title="greenci scheduler", version=__version__, lifespan=lifespan,
@@ -128,11 +169,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     tokens = TokenCache(store, ttl_s=10.0)  # a revoked token is refused within 10 s
 
     def need(scope: str):  # type: ignore[no-untyped-def]  # noqa: ANN202 - a FastAPI dependency factory
-        def caller(authorization: Annotated[str | None, Header()] = None) -> Caller:
+        async def caller(authorization: Annotated[str | None, Header()] = None) -> Caller:
             if not settings.auth:
                 return Caller("default", "-", frozenset({"submit", "read", "admin"}))
             token = (authorization or "").removeprefix("Bearer ").strip()
-            who = tokens.get(token) if token else None
+            who = (tokens.cached(token) or await run_in_threadpool(tokens.get, token)) if token else None
             if who is None:
                 raise HTTPException(401, detail="a valid API token is required: Authorization: Bearer gci_... "
                                                 "(greenci token create)", headers={"WWW-Authenticate": "Bearer"})
@@ -159,13 +200,14 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     @app.post("/v1/jobs", status_code=201,
               responses={200: {"description": "A retry with the same Idempotency-Key: the job stored first"},
                          **responses(400, *auth_errors, 409, 422, 503)})
-    def submit(body: JobIn, idempotency_key: Annotated[str | None, Header(max_length=200, pattern=r"^[ -~]+$")] = None,
-               who: Caller = submitter) -> JSONResponse:
+    async def submit(body: JobIn,
+                     idempotency_key: Annotated[str | None, Header(max_length=200, pattern=r"^[ -~]+$")] = None,
+                     who: Caller = submitter) -> JSONResponse:
+        # On the event loop, not a worker thread: the decision is CPU work on a forecast held in memory, made
+        # with the requests waiting beside it (batching.py); the store write is awaited (writer.py commits it
+        # with the others).
+        # A retry's Idempotency-Key is found where it is stored: the insert keeps the first job and answers it.
         request_doc = body.model_dump()
-        if idempotency_key:
-            known = store.by_key(idempotency_key, who.tenant)
-            if known is not None:
-                return _replayed(known, request_doc)
         target = check_target(body.dispatch.model_dump(exclude_none=True) if body.dispatch else None,
                               settings.dispatch)
         cls = class_for(body.priority, settings.classes_of(who.tenant))
@@ -177,27 +219,17 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             allowed_regions=tuple(body.allowed_regions) if body.allowed_regions is not None else None,
             carbon_aware=body.carbon_aware if body.carbon_aware is not None else cls.carbon_aware,
             buffer_h=cls.max_wait_s / 3600, power_kw=body.power_kw), now=now)
-        def keep(decision: Any) -> tuple[StoredJob, bool]:
-            doc = finite(decision.to_dict())
-            start_s = int(np.datetime64(decision.start.rstrip("Z"), "s").astype(np.int64))
-            return store.add(
-                key=idempotency_key, repo=job.repo, workflow=job.workflow, job_name=job.job_name,
-                status="scheduled", region=decision.region, start_s=start_s, submitted_s=to_epoch_s(job.submitted_at),
-                request=request_doc, decision=doc, target=target, tenant=who.tenant, priority=cls.name,
-                end_s=start_s + int(np.ceil(decision.duration_estimate_s)))
 
-        t0 = time.perf_counter()
-        with lock:
-            decision = plan_job(job, intensity=provider, history=history, policy=policy, regions=settings.regions)
-            seconds = time.perf_counter() - t0
-            if settings.capacity:  # decide and reserve in one step: the next request sees this runner taken
-                stored, created = keep(decision)
-        if not settings.capacity:  # nothing to reserve: the write need not hold up other decisions
-            stored, created = keep(decision)
-        doc = stored.decision
-        if not created:  # a concurrent retry with the same key stored first: answer with its job
+        new, seconds = await deciding.submit(_Ask(job, idempotency_key, request_doc, target, who.tenant, cls.name))
+        try:
+            stored, created = await asyncio.wrap_future(writer.submit(new))
+        except GreenciError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the store refused the batch: nothing of it was kept
+            raise HTTPException(503, detail=f"the job store could not keep the job, retry later: {exc}") from exc
+        if not created:  # the key was stored before (a retry): answer with the job stored first
             return _replayed(stored, request_doc)
-        metrics.decided(doc, seconds, cls.name, cls.max_wait_s)
+        metrics.decided(stored.decision, seconds, cls.name, cls.max_wait_s)
         return AsciiJSONResponse(stored.to_dict(), status_code=201)
 
     @app.get("/v1/jobs/{job_id}", responses=responses(*auth_errors, 404, 422))
@@ -287,6 +319,30 @@ class _Refresher:
             except GreenciError as exc:  # decisions still come, from the fallback chain; say why
                 log.warning("forecast refresh failed: %s", exc)
             self._stop.wait(self.settings.refresh_s)
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """A request waiting for its decision: the job, and what its stored row keeps beside the decision."""
+
+    job: Job
+    key: str | None
+    request: dict[str, Any]
+    target: dict[str, Any] | None
+    tenant: str
+    priority: str
+
+
+def _new_job(decision: Decision, ask: _Ask) -> NewJob:
+    """The row that keeps a decision: the job's runner is reserved from its start to its estimated end."""
+    doc = finite(decision.to_dict())
+    start_s = int(np.datetime64(decision.start.rstrip("Z"), "s").astype(np.int64))
+    job = ask.job
+    return NewJob.build(key=ask.key, repo=job.repo, workflow=job.workflow, job_name=job.job_name,
+                        status="scheduled", region=decision.region, start_s=start_s,
+                        submitted_s=to_epoch_s(job.submitted_at), request=ask.request, decision=doc,
+                        target=ask.target, tenant=ask.tenant, priority=ask.priority,
+                        end_s=start_s + int(np.ceil(decision.duration_estimate_s)))
 
 
 def _replayed(known: StoredJob, request_doc: dict[str, Any]) -> JSONResponse:

@@ -99,15 +99,21 @@ class TokenCache:
         self._lock = threading.Lock()
         self._generation = store.token_generation
 
-    def get(self, token: str) -> Caller | None:
-        now = time.monotonic()
+    def cached(self, token: str) -> Caller | None:
+        """The caller of a token verified within ``ttl_s``; None when it must be read (:meth:`get`)."""
         with self._lock:
             if self._generation != self.store.token_generation:  # a token was revoked in this process
                 self._known.clear()
                 self._generation = self.store.token_generation
             hit = self._known.get(token)
-        if hit is not None and now - hit[0] < self.ttl_s:
-            return hit[1]
+        return hit[1] if hit is not None and time.monotonic() - hit[0] < self.ttl_s else None
+
+    def get(self, token: str) -> Caller | None:
+        """The caller a token stands for (from the cache, else read from the store), or None."""
+        who = self.cached(token)
+        if who is not None:
+            return who
+        now = time.monotonic()
         who = verify_token(self.store, token)
         with self._lock:
             if who is None:

@@ -9,15 +9,17 @@ job already stored instead of deciding twice.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError
 
 from greenci.errors import InputError
 
@@ -121,6 +123,33 @@ def _row(r: Any) -> StoredJob:
                      r.tenant)
 
 
+@dataclass(frozen=True)
+class NewJob:
+    """A job about to be stored: its row, and the record :meth:`JobStore.add_many` answers once it is."""
+
+    row: dict[str, Any]
+    job: StoredJob
+
+    @classmethod
+    def build(cls, *, key: str | None, repo: str, workflow: str, job_name: str, status: str, region: str,
+              start_s: int, submitted_s: int, request: dict[str, Any], decision: dict[str, Any],
+              job_id: str | None = None, target: dict[str, Any] | None = None, tenant: str = "default",
+              end_s: int | None = None, priority: str = "normal") -> NewJob:
+        job_id = job_id or str(uuid.uuid4())
+        row = dict(id=job_id, tenant=tenant, end_s=end_s, priority=priority,
+                   expected_g=_num(decision.get("expected_g")), saving_g=_num(decision.get("saving_g")),
+                   idempotency_key=_stored_key(tenant, key) if key else None,  # keys are unique per tenant
+                   repo=repo, workflow=workflow, job_name=job_name, status=status, region=region, start_s=start_s,
+                   submitted_s=submitted_s, created_s=time.time(), request=json.dumps(request),
+                   decision=json.dumps(decision), target=json.dumps(target) if target is not None else None,
+                   started_s=None, completed_s=None, runtime_s=None, measured_kwh=None, actual_g=None,
+                   outcome=None, attempts=0, lease_owner=None, lease_until=None, dispatched_s=None,
+                   last_error=None)
+        job = StoredJob(job_id, repo, workflow, job_name, status, region, int(start_s), int(submitted_s), request,
+                        decision, None, None, None, None, None, None, target, 0, None, None, tenant)
+        return cls(row, job)
+
+
 class JobStore:
     """Jobs in a SQL database; opening it creates or migrates the schema."""
 
@@ -129,9 +158,15 @@ class JobStore:
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine = sa.create_engine(url, future=True)
+        self._write_lock: Path | None = None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            database = self.engine.url.database
+            if database and database != ":memory:":
+                self._write_lock = Path(database + ".write-lock")
         migrate(self.engine)
+        self._insert = jobs.insert()
+        self._insert_keyed = _insert_unless_key_stored(self.engine.dialect.name)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -141,24 +176,51 @@ class JobStore:
             job_id: str | None = None, target: dict[str, Any] | None = None,
             tenant: str = "default", end_s: int | None = None, priority: str = "normal") -> tuple[StoredJob, bool]:
         """Store a new job; with a key already stored, the stored job instead. ``(job, created)``."""
-        job_id = job_id or str(uuid.uuid4())
-        key = _stored_key(tenant, key) if key else None  # keys are unique per tenant
-        row = dict(id=job_id, tenant=tenant, end_s=end_s, priority=priority,
-                   expected_g=_num(decision.get("expected_g")), saving_g=_num(decision.get("saving_g")),
-                   idempotency_key=key, repo=repo, workflow=workflow,
-                   job_name=job_name, status=status, region=region, start_s=start_s, submitted_s=submitted_s,
-                   created_s=time.time(), request=json.dumps(request), decision=json.dumps(decision),
-                   target=json.dumps(target) if target is not None else None)
+        new = NewJob.build(key=key, repo=repo, workflow=workflow, job_name=job_name, status=status, region=region,
+                           start_s=start_s, submitted_s=submitted_s, request=request, decision=decision,
+                           job_id=job_id, target=target, tenant=tenant, end_s=end_s, priority=priority)
+        return self.add_many([new])[0]
+
+    def add_many(self, new: Sequence[NewJob]) -> list[tuple[StoredJob, bool]]:
+        """Store new jobs in one transaction (one commit: one disk flush for all of them), in order.
+
+        A job whose Idempotency-Key is already stored (earlier, or by a job before it in ``new``) is not
+        stored again: its entry is ``(the stored job, False)``. Any other failure stores none of them.
+        """
+        out: list[tuple[StoredJob, bool]] = []
+        with self._writing(), self.engine.begin() as c:
+            for n in new:
+                if n.row["idempotency_key"] is None:
+                    c.execute(self._insert, n.row)
+                    out.append((n.job, True))
+                    continue
+                if c.execute(self._insert_keyed, n.row).first() is not None:  # RETURNING: a row when stored
+                    out.append((n.job, True))
+                    continue
+                r = c.execute(jobs.select().where(jobs.c.idempotency_key == n.row["idempotency_key"])).first()
+                if r is None:  # pragma: no cover - the conflict was on the key, so its row is there
+                    raise RuntimeError("an Idempotency-Key conflicted but its job is not stored")
+                out.append((_row(r), False))
+        return out
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """SQLite: the writers of the processes sharing the file take turns on an exclusive ``flock``.
+
+        SQLite lets one writer in at a time and makes the others poll (``busy_timeout``), sleeping up to
+        100 ms between tries; a waiter here sleeps in the kernel and wakes the moment the lock is free.
+        """
+        if self._write_lock is None:
+            yield
+            return
+        import fcntl
+
+        fd = os.open(self._write_lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            with self.engine.begin() as c:
-                c.execute(jobs.insert().values(**row))
-        except IntegrityError:
-            existing = self._by_stored_key(key) if key else None
-            if existing is None:
-                raise
-            return existing, False
-        return StoredJob(job_id, repo, workflow, job_name, status, region, int(start_s), int(submitted_s), request,
-                         decision, None, None, None, None, None, None, target, 0, None, None, tenant), True
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def by_key(self, key: str, tenant: str = "default") -> StoredJob | None:
         return self._by_stored_key(_stored_key(tenant, key))
@@ -227,13 +289,14 @@ class JobStore:
                 "predicted_g": float(sums[1]), "saving_g": float(sums[2]), "completed_with_actual": int(sums[3]),
                 "actual_g": float(sums[4]), "predicted_g_of_those": float(sums[5]), "per_class": per_class}
 
-    def reservations(self, regions: list[str], lo_s: int, hi_s: int) -> list[tuple[str, int, int]]:
-        """(region, start, end) of the runs planned or running in ``regions`` that overlap ``[lo_s, hi_s)``."""
-        q = sa.select(jobs.c.region, jobs.c.start_s, jobs.c.end_s).where(
+    def reservations(self, regions: list[str], lo_s: int, hi_s: int) -> list[tuple[str, str, int, int]]:
+        """(job id, region, start, end) of the runs planned or running in ``regions`` that overlap
+        ``[lo_s, hi_s)``."""
+        q = sa.select(jobs.c.id, jobs.c.region, jobs.c.start_s, jobs.c.end_s).where(
             jobs.c.region.in_(regions), jobs.c.status.in_(("scheduled", "dispatched", "running")),
             jobs.c.end_s.is_not(None), jobs.c.start_s < hi_s, jobs.c.end_s > lo_s)
         with self.engine.connect() as c:
-            return [(r[0], int(r[1]), int(r[2])) for r in c.execute(q)]
+            return [(r[0], r[1], int(r[2]), int(r[3])) for r in c.execute(q)]
 
     # ---------------------------------------------------------------------------------- dispatch leases
     def claim_due(self, owner: str, now: float, lease_s: float, limit: int = 32) -> list[StoredJob]:
@@ -284,6 +347,18 @@ class JobStore:
 
 def _num(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and x == x and abs(x) != float("inf") else None
+
+
+def _insert_unless_key_stored(dialect: str) -> Any:
+    """An INSERT that stores nothing (returns no row) when the Idempotency-Key is stored already, so that a
+    retry racing its first request never aborts the transaction of the jobs written with it."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        raise InputError(f"database {dialect!r} is not supported: use SQLite or PostgreSQL", field="database_url")
+    return insert(jobs).on_conflict_do_nothing(index_elements=[jobs.c.idempotency_key]).returning(jobs.c.id)
 
 
 def _stored_key(tenant: str, key: str) -> str:
