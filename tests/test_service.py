@@ -40,7 +40,8 @@ def serving(settings: ServiceSettings, tenant: str = "acme",
             scopes: tuple[str, ...] = ("submit", "read")) -> Iterator[httpx.Client]:
     """The app of ``settings`` under uvicorn on a free port, and a client with a token of ``tenant``.
 
-    ``client.store`` is the app's store (for minting more tokens); stopped on exit.
+    ``client.store`` is the app's store (for minting more tokens), ``client.app_state`` its state; stopped
+    on exit.
     """
     from greenci.service.auth import create_token
 
@@ -59,6 +60,7 @@ def serving(settings: ServiceSettings, tenant: str = "acme",
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False, headers=headers) as client:
             client.store = app.state.store  # type: ignore[attr-defined]
+            client.app_state = app.state  # type: ignore[attr-defined]
             yield client
     finally:
         server.should_exit = True

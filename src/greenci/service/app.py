@@ -165,6 +165,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.state.settings = settings
     app.state.dispatcher = dispatcher
     app.state.metrics = metrics
+    app.state.deciding = deciding
+    app.state.writer = writer
     limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
     tokens = TokenCache(store, ttl_s=10.0)  # a revoked token is refused within 10 s
 

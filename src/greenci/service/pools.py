@@ -48,9 +48,10 @@ class StorePools:
         out = np.zeros((len(regions), n_slots), dtype=np.int32)
         index = {r: i for i, r in enumerate(regions)}
         end = start_s + n_slots * step_s
-        stored = self.store.reservations(list(regions), start_s, end)
+        # pending first, the store second: a job released in between was committed before the query began
         with self._lock:
             pending = [(i, *v) for i, v in self._pending.items() if v[0] in index and v[1] < end and v[2] > start_s]
+        stored = self.store.reservations(list(regions), start_s, end)
         seen = {i for i, *_ in stored}
         for _, region, a, b in stored + [p for p in pending if p[0] not in seen]:
             lo = max(0, int(np.floor((a - start_s) / step_s)))
