@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -15,8 +16,10 @@ def finite(o: Any, _nulled: list[str] | None = None, _at: str = "") -> Any:
 
     ``_nulled`` collects where a number was replaced (``strategies/2/mean_g``), for :func:`dumps`' note.
     """
+    if _nulled is None:
+        return _finite(o)
     if isinstance(o, float):
-        if np.isfinite(o):
+        if math.isfinite(o):
             return o
         if _nulled is not None and not np.isnan(o):
             _nulled.append(_at or "(value)")
@@ -27,6 +30,19 @@ def finite(o: Any, _nulled: list[str] | None = None, _at: str = "") -> Any:
         return [finite(v, _nulled, f"{_at}/{i}" if _at else str(i)) for i, v in enumerate(o)]
     if isinstance(o, np.generic):
         return finite(o.item(), _nulled, _at)
+    return o
+
+
+def _finite(o: Any) -> Any:
+    """:func:`finite` without noting where (the hot path: a decision per request)."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    if isinstance(o, np.generic):
+        return _finite(o.item())
     return o
 
 

@@ -35,6 +35,7 @@ from greenci.service.auth import Caller, RateLimiter, TokenCache
 from greenci.service.batching import Batcher
 from greenci.service.dispatch import Dispatcher, check_target
 from greenci.service.http_errors import AsciiJSONResponse, CleanIn, install_error_handlers, responses
+from greenci.service.keepalive import KeepAliveLimit
 from greenci.service.pools import StorePools
 from greenci.service.priority import attainment, class_for
 from greenci.service.reads import Metrics, metrics_response, reads_router
@@ -189,14 +190,13 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         return caller
 
     submitter, reader = Depends(need("submit")), Depends(need("read"))
-    app.include_router(reads_router(provider, settings.regions, lock),
-                       dependencies=[] if settings.public_reads else [reader])
 
     def scope_of(who: Caller) -> str | None:
         """The tenant whose jobs a caller sees (None: every tenant's, for admin tokens)."""
         return None if "admin" in who.scopes else who.tenant
 
     install_error_handlers(app)
+    app.add_middleware(KeepAliveLimit, max_requests=settings.keepalive_requests)
     auth_errors = (401, 403, 429)
 
     @app.post("/v1/jobs", status_code=201,
@@ -291,6 +291,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "time": iso(int(time.time()))}
 
+    # after the job routes: a request is matched against the routes in order, and POST /v1/jobs is the hot one
+    app.include_router(reads_router(provider, settings.regions, lock),
+                       dependencies=[] if settings.public_reads else [reader])
     return app
 
 

@@ -9,6 +9,7 @@ surrogate, NUL) are refused at the door with a 422 naming the field, never a 500
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -46,12 +47,13 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"model": ErrorOut, "description": words.get(c, "Error")} for c in codes}
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _bad_text(value: Any, path: str) -> str | None:
     """The path of the first string holding NUL or a lone surrogate (which cannot be stored), else None."""
     if isinstance(value, str):
-        if "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value):
-            return path
-        return None
+        return path if _UNSTORABLE.search(value) else None
     if isinstance(value, dict):
         for k, v in value.items():
             found = _bad_text(k, path) or _bad_text(v, f"{path}.{k}" if path else str(k))

@@ -37,6 +37,7 @@ class ServiceSettings:
     rate_per_s: float = 100.0  # requests per second per token, sustained
     rate_burst: int = 200
     refresh_s: float = 120.0  # with an API source: how often the forecasts are fetched in the background
+    keepalive_requests: int = 100  # a connection is closed after this many requests (workers share the load)
     capacity: dict[str, int] = field(default_factory=dict)  # runners per region (a region not named: unlimited)
     classes: dict[str, PriorityClass] | None = None  # None: the defaults, 'normal' waiting up to buffer_h
     tenant_classes: dict[str, dict[str, PriorityClass]] = field(default_factory=dict)  # a tenant's own classes
@@ -58,6 +59,9 @@ class ServiceSettings:
         bad = {r: n for r, n in self.capacity.items() if not (isinstance(n, int) and n >= 1)}
         if bad:
             raise InputError(f"capacity {bad}: give at least 1 runner per region", field="capacity")
+        if not (isinstance(self.keepalive_requests, int) and self.keepalive_requests >= 1):
+            raise InputError(f"keepalive_requests {self.keepalive_requests!r} must be at least 1",
+                             field="keepalive_requests")
         if self.source and self.intensity:
             raise InputError("give intensity files or an API source, not both", field=("intensity", "source"))
 
