@@ -187,3 +187,11 @@ def test_a_lock_held_elsewhere_never_blocks_the_event_loop() -> None:
     result, ticks, waited = asyncio.run(main())
     assert result == 42 and waited >= 0.25
     assert ticks >= 10, f"the event loop ran {ticks} times in {waited:.2f} s: it waited for the lock"
+
+
+def test_a_connection_is_closed_after_its_requests_so_workers_share_the_load(tmp_path: Path,  # noqa: F811
+                                                                              intensity: Path) -> None:
+    with serving(_settings(tmp_path, "d", intensity, None, keepalive_requests=3)) as http:
+        got = [http.get("/healthz") for _ in range(7)]
+    assert [r.status_code for r in got] == [200] * 7
+    assert [r.headers.get("connection") for r in got] == [None, None, "close", None, None, "close", None]

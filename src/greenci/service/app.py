@@ -247,12 +247,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     @app.delete("/v1/jobs/{job_id}", responses=responses(*auth_errors, 404, 409, 422))
     def cancel(job_id: JobId, who: Caller = submitter) -> dict[str, Any]:
-        return _moved(store, job_id, "cancelled", ("scheduled",), scope_of(who)).to_dict()
+        return _moved(writer, job_id, "cancelled", ("scheduled",), scope_of(who)).to_dict()
 
     @app.post("/v1/jobs/{job_id}/started", responses=responses(400, *auth_errors, 404, 409, 422))
     def started(job_id: JobId, body: StartedIn | None = None, who: Caller = submitter) -> dict[str, Any]:
         at = _when(body.at if body else None, "at")
-        return _moved(store, job_id, "running", ("scheduled", "dispatched"), scope_of(who), started_s=at).to_dict()
+        return _moved(writer, job_id, "running", ("scheduled", "dispatched"), scope_of(who), started_s=at).to_dict()
 
     @app.post("/v1/jobs/{job_id}/completed", responses=responses(400, *auth_errors, 404, 409, 422))
     def completed(job_id: JobId, body: CompletedIn | None = None, who: Caller = submitter) -> dict[str, Any]:
@@ -265,7 +265,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         if not runtime > 0:
             raise InputError("runtime_s is not known: give runtime_s, or report started first", field="runtime_s")
         outcome = _outcome(job, runtime, body.measured_kwh, provider)
-        done = _moved(store, job_id, "completed", ("running",), scope_of(who), completed_s=at, runtime_s=runtime,
+        done = _moved(writer, job_id, "completed", ("running",), scope_of(who), completed_s=at, runtime_s=runtime,
                       measured_kwh=body.measured_kwh, actual_g=outcome.get("actual_g"), outcome=outcome)
         with lock:  # the next estimate of this job uses its runtime
             history.add(job.repo, job.workflow, job.job_name, job.submitted_s, runtime)
@@ -367,9 +367,18 @@ def _found(job: StoredJob | None, job_id: str) -> StoredJob:
     return job
 
 
-def _moved(store: JobStore, job_id: str, to: str, allowed: tuple[str, ...], tenant: str | None,
+def _moved(writer: JobWriter, job_id: str, to: str, allowed: tuple[str, ...], tenant: str | None,
            **values: Any) -> StoredJob:
-    moved = store.transition(job_id, to, allowed, tenant, **values) if _ID.fullmatch(job_id) else None
+    """The job moved to ``to`` by the writer (committed with the other writes of its batch)."""
+    store = writer.store
+    moved = None
+    if _ID.fullmatch(job_id):
+        try:
+            moved = writer.run(lambda c: store.transition_in(c, job_id, to, allowed, tenant, **values)).result()
+        except GreenciError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the store refused the write: nothing changed
+            raise HTTPException(503, detail=f"the job store could not record the change, retry later: {exc}") from exc
     if moved is None:
         job = _found(_get(store, job_id, tenant), job_id)
         raise HTTPException(409, detail=f"job {job_id} is {job.status}: it cannot become {to} (only from "

@@ -187,24 +187,23 @@ class JobStore:
         A job whose Idempotency-Key is already stored (earlier, or by a job before it in ``new``) is not
         stored again: its entry is ``(the stored job, False)``. Any other failure stores none of them.
         """
-        out: list[tuple[StoredJob, bool]] = []
-        with self._writing(), self.engine.begin() as c:
-            for n in new:
-                if n.row["idempotency_key"] is None:
-                    c.execute(self._insert, n.row)
-                    out.append((n.job, True))
-                    continue
-                if c.execute(self._insert_keyed, n.row).first() is not None:  # RETURNING: a row when stored
-                    out.append((n.job, True))
-                    continue
-                r = c.execute(jobs.select().where(jobs.c.idempotency_key == n.row["idempotency_key"])).first()
-                if r is None:  # pragma: no cover - the conflict was on the key, so its row is there
-                    raise RuntimeError("an Idempotency-Key conflicted but its job is not stored")
-                out.append((_row(r), False))
-        return out
+        with self.writing(), self.engine.begin() as c:
+            return [self.insert_in(c, n) for n in new]
+
+    def insert_in(self, c: sa.Connection, new: NewJob) -> tuple[StoredJob, bool]:
+        """Store ``new`` in the transaction of ``c`` (see :meth:`add_many`)."""
+        if new.row["idempotency_key"] is None:
+            c.execute(self._insert, new.row)
+            return new.job, True
+        if c.execute(self._insert_keyed, new.row).first() is not None:  # RETURNING: a row when stored
+            return new.job, True
+        r = c.execute(jobs.select().where(jobs.c.idempotency_key == new.row["idempotency_key"])).first()
+        if r is None:  # pragma: no cover - the conflict was on the key, so its row is there
+            raise RuntimeError("an Idempotency-Key conflicted but its job is not stored")
+        return _row(r), False
 
     @contextmanager
-    def _writing(self) -> Iterator[None]:
+    def writing(self) -> Iterator[None]:
         """SQLite: the writers of the processes sharing the file take turns on an exclusive ``flock``.
 
         SQLite lets one writer in at a time and makes the others poll (``busy_timeout``), sleeping up to
@@ -256,14 +255,21 @@ class JobStore:
     def transition(self, job_id: str, to: str, allowed_from: tuple[str, ...], tenant: str | None = None,
                    **values: Any) -> StoredJob | None:
         """Move a job to ``to`` when it is in one of ``allowed_from``; None when it is not (or absent)."""
+        with self.writing(), self.engine.begin() as c:
+            return self.transition_in(c, job_id, to, allowed_from, tenant, **values)
+
+    def transition_in(self, c: sa.Connection, job_id: str, to: str, allowed_from: tuple[str, ...],
+                      tenant: str | None = None, **values: Any) -> StoredJob | None:
+        """:meth:`transition` in the transaction of ``c``."""
         if "outcome" in values and values["outcome"] is not None:
             values["outcome"] = json.dumps(values["outcome"])
         where = [jobs.c.id == job_id, jobs.c.status.in_(allowed_from)]
         if tenant is not None:
             where.append(jobs.c.tenant == tenant)
-        with self.engine.begin() as c:
-            done = c.execute(jobs.update().where(*where).values(status=to, **values))
-        return self.get(job_id) if done.rowcount else None
+        if not c.execute(jobs.update().where(*where).values(status=to, **values)).rowcount:
+            return None
+        r = c.execute(jobs.select().where(jobs.c.id == job_id)).first()
+        return _row(r) if r else None
 
     def stats(self, tenant: str | None, classes: dict[str, float]) -> dict[str, Any]:
         """Counts per status, gCO2eq sums, and per priority class how many jobs started (or are planned to
@@ -311,7 +317,7 @@ class JobStore:
         pick = sa.select(jobs.c.id).where(due).order_by(jobs.c.start_s).limit(limit)
         if self.engine.dialect.name == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
-        with self.engine.begin() as c:
+        with self.writing(), self.engine.begin() as c:
             ids = [r[0] for r in c.execute(pick)]
             won = [i for i in ids if c.execute(jobs.update().where(jobs.c.id == i, due)
                                                .values(lease_owner=owner, lease_until=now + lease_s)).rowcount]
@@ -319,7 +325,7 @@ class JobStore:
 
     def dispatched(self, job_id: str, owner: str, now: float) -> bool:
         """The target accepted the job: mark it dispatched (only by the lease's owner, only once)."""
-        with self.engine.begin() as c:
+        with self.writing(), self.engine.begin() as c:
             done = c.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.lease_owner == owner,
                                                  jobs.c.status == "scheduled")
                              .values(status="dispatched", dispatched_s=now, attempts=jobs.c.attempts + 1,
@@ -333,7 +339,7 @@ class JobStore:
             values.update(status="failed", lease_until=None)
         else:
             values.update(lease_until=retry_at)
-        with self.engine.begin() as c:
+        with self.writing(), self.engine.begin() as c:
             c.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.lease_owner == owner,
                                           jobs.c.status == "scheduled").values(**values))
 

@@ -1,12 +1,13 @@
-"""Group commit: one thread stores the new jobs of every request, many per transaction.
+"""Group commit: one thread makes every write of the requests (new jobs, state changes), many per transaction.
 
 Why: a decision is durable once its job is committed, and a commit waits for the disk (SQLite flushes its
 write-ahead log on every commit; PostgreSQL its WAL). Requests that each commit on their own queue behind
 the database's one writer and pay one flush each. Here a request hands its job to the writer and waits;
 the writer takes every job that queued meanwhile, stores them in one transaction (:meth:`JobStore.add_many`)
 and answers each request once that commit returned. Under load a flush carries tens of jobs; alone, a
-request waits for its own commit only. Nothing is answered before it is stored, and a failed commit fails
-every request of its batch (none of them stored) with the reason.
+request waits for its own commit only. State changes (started, completed, cancelled) go the same way
+(:meth:`JobWriter.run`). Nothing is answered before it is stored. When a batch fails, each of its writes
+is tried again alone, so only the write that cannot be made fails, with the reason.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
 
 from greenci.service.store import JobStore, NewJob, StoredJob
 
@@ -27,11 +32,19 @@ Stored = tuple[StoredJob, bool]
 _STOP = object()
 
 
-class JobWriter:
-    """Stores jobs handed to :meth:`submit` in batches of up to ``max_batch``, on its own thread.
+@dataclass(frozen=True)
+class _Write:
+    op: Callable[[sa.Connection], Any]
+    future: Future[Any]
+    new: NewJob | None = None  # a new job (its reservation is released once it is committed)
 
-    ``on_stored(new)`` runs after each commit, with the jobs of the batch (the service releases the runner
-    reservations it held in memory for them: the store has them now).
+
+class JobWriter:
+    """Makes the writes handed to :meth:`submit` and :meth:`run` in batches of up to ``max_batch``, on its
+    own thread, one transaction per batch.
+
+    ``on_stored(new)`` runs after each batch, with its new jobs (the service releases the runner
+    reservations it held in memory for them: the store has them now, or never will).
     """
 
     def __init__(self, store: JobStore, *, max_batch: int = 256,
@@ -41,21 +54,27 @@ class JobWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._stopped = False
-        self.batches = 0  # commits made, and jobs they held: the mean batch size shows in /metrics
+        self.batches = 0  # transactions committed, and the writes they held
         self.written = 0
 
     def submit(self, new: NewJob) -> Future[Stored]:
-        """Queue ``new``; the future holds ``(job, created)`` once committed, or the error that failed it."""
-        future: Future[Stored] = Future()
+        """Store ``new``; the future holds ``(job, created)`` once committed, or the error that failed it."""
+        return self._put(_Write(lambda c: self.store.insert_in(c, new), Future(), new))
+
+    def run(self, op: Callable[[sa.Connection], Any]) -> Future[Any]:
+        """Run ``op(connection)`` in the next batch's transaction; the future holds what it returned."""
+        return self._put(_Write(op, Future()))
+
+    def _put(self, write: _Write) -> Future[Any]:
         if self._stopped:
-            future.set_exception(RuntimeError("the service is shutting down: retry the request"))
-            return future
+            write.future.set_exception(RuntimeError("the service is shutting down: retry the request"))
+            return write.future
         self._ensure_started()
-        self._queue.put((new, future))
-        return future
+        self._queue.put(write)
+        return write.future
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """Store what is queued, then end the thread."""
+        """Make the writes queued, then end the thread."""
         self._stopped = True
         if self._thread is not None:
             self._queue.put(_STOP)
@@ -71,7 +90,7 @@ class JobWriter:
     def _loop(self) -> None:
         while True:
             first = self._queue.get()
-            batch: list[tuple[NewJob, Future[Stored]]] = []
+            batch: list[_Write] = []
             stop = first is _STOP
             if not stop:
                 batch.append(first)  # type: ignore[arg-type]
@@ -89,20 +108,33 @@ class JobWriter:
             if stop and self._queue.empty():
                 return
 
-    def _write(self, batch: list[tuple[NewJob, Future[Stored]]]) -> None:
-        new = [n for n, _ in batch]
-        try:
-            results = self.store.add_many(new)
-        except Exception as exc:  # noqa: BLE001 - every waiting request gets the reason; the thread goes on
-            logger.error("storing %d new job(s) failed: %s", len(batch), exc)
-            for _, future in batch:
-                future.set_exception(exc)
-            results = None
+    def _write(self, batch: list[_Write]) -> None:
+        results = self._commit(batch)
         if self.on_stored is not None:
-            self.on_stored(new)
-        if results is None:
-            return
+            new = [w.new for w in batch if w.new is not None]
+            if new:
+                self.on_stored(new)
+        for write, result in zip(batch, results, strict=True):
+            if isinstance(result, _Failed):
+                write.future.set_exception(result.error)
+            else:
+                write.future.set_result(result)
+
+    def _commit(self, batch: list[_Write]) -> list[Any]:
+        """The results of the writes, made in one transaction; when it fails, each write alone."""
+        try:
+            with self.store.writing(), self.store.engine.begin() as c:
+                results = [w.op(c) for w in batch]
+        except Exception as exc:  # noqa: BLE001 - the requests get the reason; the thread goes on
+            if len(batch) == 1:
+                logger.error("a write to the job store failed: %s", exc)
+                return [_Failed(exc)]
+            return [self._commit([w])[0] for w in batch]
         self.batches += 1
         self.written += len(batch)
-        for (_, future), result in zip(batch, results, strict=True):
-            future.set_result(result)
+        return results
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
