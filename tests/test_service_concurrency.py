@@ -189,8 +189,8 @@ def test_a_lock_held_elsewhere_never_blocks_the_event_loop() -> None:
     assert ticks >= 10, f"the event loop ran {ticks} times in {waited:.2f} s: it waited for the lock"
 
 
-def test_a_connection_is_closed_after_its_requests_so_workers_share_the_load(tmp_path: Path,  # noqa: F811
-                                                                              intensity: Path) -> None:
+def test_a_connection_is_closed_after_its_requests_so_workers_share_the_load(
+        tmp_path: Path, intensity: Path) -> None:  # noqa: F811
     with serving(_settings(tmp_path, "d", intensity, None, keepalive_requests=3)) as http:
         got = [http.get("/healthz") for _ in range(7)]
     assert [r.status_code for r in got] == [200] * 7
