@@ -167,6 +167,7 @@ class JobStore:
         migrate(self.engine)
         self._insert = jobs.insert()
         self._insert_keyed = _insert_unless_key_stored(self.engine.dialect.name)
+        self._insert_keyed_many = _insert_unless_key_stored(self.engine.dialect.name, returning=False)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -188,7 +189,33 @@ class JobStore:
         stored again: its entry is ``(the stored job, False)``. Any other failure stores none of them.
         """
         with self.writing(), self.engine.begin() as c:
-            return [self.insert_in(c, n) for n in new]
+            return self.insert_many_in(c, new)
+
+    def insert_many_in(self, c: sa.Connection, new: Sequence[NewJob]) -> list[tuple[StoredJob, bool]]:
+        """:meth:`add_many` in the transaction of ``c``: one executemany for the rows, one query for the keys.
+
+        Every row is inserted unless its key is stored already (earlier, or by a row before it); which
+        were is read back by key: a key stored under another id is a retry of that job.
+        """
+        if not new:
+            return []
+        c.execute(self._insert_keyed_many, [n.row for n in new])
+        keys = [n.row["idempotency_key"] for n in new if n.row["idempotency_key"] is not None]
+        owner: dict[str, str] = {}
+        for chunk in range(0, len(keys), 500):
+            owner.update(c.execute(sa.select(jobs.c.idempotency_key, jobs.c.id).where(
+                jobs.c.idempotency_key.in_(keys[chunk:chunk + 500]))).all())
+        out: list[tuple[StoredJob, bool]] = []
+        for n in new:
+            key = n.row["idempotency_key"]
+            if key is None or owner.get(key) == n.job.id:
+                out.append((n.job, True))
+                continue
+            r = c.execute(jobs.select().where(jobs.c.id == owner[key])).first()
+            if r is None:  # pragma: no cover - the key's row was read in this transaction
+                raise RuntimeError("an Idempotency-Key conflicted but its job is not stored")
+            out.append((_row(r), False))
+        return out
 
     def insert_in(self, c: sa.Connection, new: NewJob) -> tuple[StoredJob, bool]:
         """Store ``new`` in the transaction of ``c`` (see :meth:`add_many`)."""
@@ -355,7 +382,7 @@ def _num(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and x == x and abs(x) != float("inf") else None
 
 
-def _insert_unless_key_stored(dialect: str) -> Any:
+def _insert_unless_key_stored(dialect: str, *, returning: bool = True) -> Any:
     """An INSERT that stores nothing (returns no row) when the Idempotency-Key is stored already, so that a
     retry racing its first request never aborts the transaction of the jobs written with it."""
     if dialect == "postgresql":
@@ -364,7 +391,8 @@ def _insert_unless_key_stored(dialect: str) -> Any:
         from sqlalchemy.dialects.sqlite import insert
     else:
         raise InputError(f"database {dialect!r} is not supported: use SQLite or PostgreSQL", field="database_url")
-    return insert(jobs).on_conflict_do_nothing(index_elements=[jobs.c.idempotency_key]).returning(jobs.c.id)
+    stmt = insert(jobs).on_conflict_do_nothing(index_elements=[jobs.c.idempotency_key])
+    return stmt.returning(jobs.c.id) if returning else stmt
 
 
 def _stored_key(tenant: str, key: str) -> str:

@@ -124,7 +124,10 @@ class JobWriter:
         """The results of the writes, made in one transaction; when it fails, each write alone."""
         try:
             with self.store.writing(), self.store.engine.begin() as c:
-                results = [w.op(c) for w in batch]
+                # the new jobs first, in one executemany (no write of a batch can be about a job of the same
+                # batch: its id is known only once it is answered), then the other writes in order
+                stored = iter(self.store.insert_many_in(c, [w.new for w in batch if w.new is not None]))
+                results = [next(stored) if w.new is not None else w.op(c) for w in batch]
         except Exception as exc:  # noqa: BLE001 - the requests get the reason; the thread goes on
             if len(batch) == 1:
                 logger.error("a write to the job store failed: %s", exc)
