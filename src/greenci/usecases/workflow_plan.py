@@ -1,0 +1,177 @@
+"""Plan every job of one or more workflow files at one decision time: what ``greenci plan`` shows.
+
+Each job becomes a :class:`~greenci.jobs.Job` the way ``greenci schedule`` builds one (the workflow's keys
+fill what the request leaves out) and all of them are decided in one :func:`~greenci.usecases.plan.plan_batch`
+call, so they share one forecast. The event is ``schedule`` for a workflow started only by its crons, else
+the one asked for; a workflow that event does not start is listed, not planned. Energy and grams count
+every leg of a matrix; a matrix whose legs only an expression knows is counted once and flagged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+
+from greenci.errors import InputError
+from greenci.forecast import ForecastProvider
+from greenci.scheduling import eligibility as el
+from greenci.timeutil import iso, to_epoch_s
+from greenci.usecases.inputs import EVENTS, JobRequest, job_from_request
+from greenci.usecases.plan import PlanPolicy, plan_batch
+from greenci.usecases.ports import RunHistoryStore
+from greenci.workflows import JobSpec
+
+#: reasons of a flexible job: it may wait (whether waiting paid off or not)
+_ELIGIBLE = frozenset(el.REASONS[i] for i in (el.SHIFTED, el.LOW_SAVING, el.CAPACITY))
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """The plan of one job of a workflow; grams and kWh are for all its legs (``legs_counted``)."""
+
+    workflow: str
+    job: str
+    source: str
+    triggers: tuple[str, ...]
+    event: str
+    planned: bool  # False: the event does not start this workflow
+    matrix_legs: int | None
+    legs_counted: int
+    uses: str | None
+    needs: tuple[str, ...]
+    eligible: bool
+    reason: str
+    duration_estimate_s: float | None = None
+    estimate_source: str | None = None
+    window: str | None = None
+    region: str | None = None
+    start: str | None = None
+    wait_s: float | None = None
+    energy_kwh: float = 0.0
+    expected_g: float = 0.0
+    baseline_g: float = 0.0
+    saving_g: float = 0.0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def legs_unknown(self) -> bool:
+        return self.matrix_legs is None
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self)}
+        out.update({k: list(v) for k, v in out.items() if isinstance(v, tuple)})
+        out["legs_unknown"] = self.legs_unknown
+        return out
+
+
+@dataclass(frozen=True)
+class WorkflowPlan:
+    """Plans of every job, and their totals (planned jobs only)."""
+
+    at: str
+    event: str
+    forecast: str
+    synthetic: bool
+    oracle: bool
+    jobs: tuple[JobPlan, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def planned(self) -> tuple[JobPlan, ...]:
+        return tuple(j for j in self.jobs if j.planned)
+
+    @property
+    def energy_kwh(self) -> float:
+        return sum(j.energy_kwh for j in self.planned)
+
+    @property
+    def expected_g(self) -> float:
+        return sum(j.expected_g for j in self.planned)
+
+    @property
+    def baseline_g(self) -> float:
+        return sum(j.baseline_g for j in self.planned)
+
+    @property
+    def saving_g(self) -> float:
+        return sum(j.saving_g for j in self.planned)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"at": self.at, "event": self.event, "forecast": self.forecast, "synthetic": self.synthetic,
+                "oracle": self.oracle, "jobs": [j.to_dict() for j in self.jobs],
+                "totals": {"jobs": len(self.planned), "legs": sum(j.legs_counted for j in self.planned),
+                           "energy_kwh": self.energy_kwh, "expected_g": self.expected_g,
+                           "baseline_g": self.baseline_g, "saving_g": self.saving_g},
+                "notes": list(self.notes)}
+
+
+def event_for(spec: JobSpec, asked: str | None) -> str:
+    """``schedule`` for a workflow started only by its crons (a manual dispatch aside), else ``asked`` (push)."""
+    if spec.crons and set(spec.triggers) <= {"schedule", "workflow_dispatch"}:
+        return "schedule"
+    return asked or "push"
+
+
+def starts(spec: JobSpec, event: str) -> bool:
+    """Whether ``event`` starts the workflow of ``spec`` (one without triggers is taken to run on any)."""
+    return not spec.triggers or event in spec.triggers
+
+
+def plan_workflows(specs: Sequence[JobSpec], *, at: datetime, intensity: ForecastProvider,
+                   history: RunHistoryStore | None = None, policy: PlanPolicy | None = None,
+                   regions: Sequence[str] | None = None, request: JobRequest | None = None) -> WorkflowPlan:
+    """Plan every job of ``specs`` as submitted at ``at``; ``request`` gives the repository, branch, event and
+    power that the files do not (its workflow, job name and duration are the files' to say)."""
+    base = replace(request or JobRequest(), workflow=None, job_name="", submitted_at=at, duration=None)
+    if not specs:
+        raise InputError("no job to plan: give a workflow file or a folder of them", field="path")
+    if base.event is not None and base.event not in EVENTS:
+        raise InputError(f"event {base.event!r} is unknown: use one of {', '.join(EVENTS)}", field="event")
+    jobs, todo = [], []
+    for k, spec in enumerate(specs):
+        event = event_for(spec, base.event)
+        if not starts(spec, event):
+            continue
+        try:
+            job = job_from_request(replace(base, event=event, id=f"{base.repo}:{spec.source}:{spec.job}#{k}"),
+                                   spec, now=at)
+        except InputError as exc:
+            raise InputError(f"{spec.source}: job {spec.job}: {exc}", field=exc.field) from None
+        jobs.append(job)
+        todo.append(k)
+    decisions = plan_batch(jobs, intensity=intensity, history=history, policy=policy, regions=regions)
+    by_index = dict(zip(todo, zip(jobs, decisions, strict=True), strict=True))
+    out = []
+    notes: list[str] = []
+    for k, spec in enumerate(specs):
+        legs = spec.matrix_legs if spec.matrix_legs is not None else 1
+        event = event_for(spec, base.event)
+        pending = JobPlan(workflow=spec.workflow, job=spec.job, source=spec.source, triggers=spec.triggers,
+                          event=event, planned=False, matrix_legs=spec.matrix_legs, legs_counted=legs, uses=spec.uses,
+                          needs=spec.needs, eligible=False, reason="")
+        if k not in by_index:
+            called = " (a reusable workflow: it runs inside its caller's run, planned there)" if spec.reusable else ""
+            out.append(replace(pending, reason=f"not started by {event}: its triggers are "
+                                               f"{', '.join(spec.triggers)}{called}"))
+            continue
+        job, d = by_index[k]
+        job_notes = list(d.notes)
+        if spec.matrix_legs is None:
+            job_notes.append(f"matrix legs unknown until the run ({spec.matrix_expression}): counted once")
+            notes.append(f"{spec.workflow} / {spec.job}: matrix legs unknown (an expression decides them), "
+                         "counted once")
+        if spec.uses:
+            job_notes.append(f"calls the reusable workflow {spec.uses}: planned as one job of this run")
+        out.append(replace(
+            pending, planned=True, eligible=d.reason in _ELIGIBLE, reason=d.reason,
+            duration_estimate_s=d.duration_estimate_s, estimate_source=d.estimate_source, window=d.window,
+            region=d.region, start=d.start, wait_s=d.wait_s,
+            energy_kwh=job.power_kw * d.duration_estimate_s / 3600.0 * legs, expected_g=d.expected_g * legs,
+            baseline_g=d.baseline_g * legs, saving_g=d.saving_g * legs, notes=tuple(job_notes)))
+    first = decisions[0] if decisions else None
+    if first is None:
+        notes.append(f"no workflow is started by {base.event or 'push'}: nothing planned; choose another event")
+    return WorkflowPlan(at=iso(to_epoch_s(at)), event=base.event or "push",
+                        forecast=first.forecast if first else "", synthetic=bool(first and first.synthetic),
+                        oracle=bool(first and first.oracle), jobs=tuple(out), notes=tuple(notes))
