@@ -38,13 +38,22 @@ class TraceFormat:
         return [reader(files)] if self.multi_file else [reader(f) for f in files]
 
 
+def _zuul(head: str) -> bool:
+    """Zuul builds, told from GitHub's JSON by their keys (job_name with log_url/buildset/pipeline, no run ids)."""
+    from greenci.traces.zuul import looks_like_zuul
+
+    return looks_like_zuul(head)
+
+
 TRACE_FORMATS: tuple[TraceFormat, ...] = (
     TraceFormat("ghaminer", "repo, id_build, created_at, updated_at, build_duration",
                 lambda head, cols: {"id_build", "build_duration"} <= cols or {"id_build", "created_at",
                                                                               "updated_at"} <= cols,
                 "greenci.traces.ghaminer:read_ghaminer", multi_file=True),
+    TraceFormat("zuul", "JSON of Zuul's /api/tenant/{tenant}/builds (uuid, job_name, pipeline, start_time, end_time)",
+                lambda head, cols: _zuul(head), "greenci.traces.zuul:read_zuul", multi_file=True),
     TraceFormat("github_rest", "JSON pages of /actions/runs or /actions/runs/{id}/jobs",
-                lambda head, cols: head[:1] in ("[", "{"),
+                lambda head, cols: head[:1] in ("[", "{") and not _zuul(head),
                 "greenci.traces.github_rest:read_github_rest", multi_file=True),
     TraceFormat("plain_csv", "repo, workflow, job, event, started_at, completed_at, conclusion",
                 lambda head, cols: {"repo", "workflow", "started_at", "completed_at"} <= cols,
