@@ -28,7 +28,8 @@ def register(app: typer.Typer) -> None:
 
 
 def plan(
-    path: Path = typer.Argument(..., help="A workflow file, a .github/workflows folder, or a repository root."),
+    path: Path = typer.Argument(..., metavar="PATH", help="A workflow file, a .github/workflows folder, or a "
+                                                          "repository root."),
     output_format: PlanFormat = typer.Option(PlanFormat.table, "--format", help="table, json or markdown."),
     at: str | None = typer.Option(None, help="Decision time, UTC ISO 8601 (default: now)."),
     event: str | None = typer.Option(None, help="Event of the run: push, pull_request, ... (default push; a "
