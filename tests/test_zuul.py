@@ -111,6 +111,9 @@ def test_builds_wrapped_in_an_object_and_buildsets_read(tmp_path: Path) -> None:
                                     "retry_builds": bare[2:]}))
     res = read_zuul(buildset)
     assert list(res.jobs.repo) == ["openstack/neutron"] * 3 and set(res.jobs.event) == {"merge_group"}
+    pages = tmp_path / "pages.json"  # pages saved as one array (a --slurp of several answers)
+    pages.write_text(json.dumps([builds[:4], builds[4:]]))
+    assert len(read_zuul(pages).jobs) == 10
 
 
 def test_duplicate_builds_from_shifted_pages_count_once(tmp_path: Path) -> None:

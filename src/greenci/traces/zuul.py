@@ -106,8 +106,9 @@ def _collect(value: Any, path: str, out: list[Any], inherited: dict[str, Any]) -
     """Builds from a list, ``{"builds": [...]}`` or a buildset; anything else is no Zuul export."""
     if isinstance(value, list):
         for v in value:
-            if isinstance(v, dict) and "job_name" not in v and ("builds" in v or "retry_builds" in v):
-                _collect(v, path, out, inherited)
+            if isinstance(v, list) or (isinstance(v, dict) and "job_name" not in v
+                                       and ("builds" in v or "retry_builds" in v)):
+                _collect(v, path, out, inherited)  # pages saved as a list of lists, or buildsets
             else:
                 out.append(_fill(v, inherited))
         return
