@@ -29,7 +29,7 @@ def _files(*parts: str) -> list[Path]:
 RULES = [
     # (files, forbidden module prefixes, why)
     (("scheduling", "grid.py", "jobs.py", "forecast.py", "accounting.py", "simulation.py", "sweep.py", "study.py",
-      "tracegen.py", "workflows.py", "energy", "insights", "sources", "traces", "usecases"),
+      "tracegen.py", "workflows", "energy", "insights", "sources", "traces", "usecases"),
      ("greenci.cli",), "no domain package or use case imports a CLI module"),
     (("scheduling",), ("greenci.simulation", "greenci.sweep", "greenci.report", "greenci.simulation_report",
                        "greenci.sources", "greenci.usecases"), "deciding needs no replay, report, reader or use case"),

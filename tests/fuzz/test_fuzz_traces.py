@@ -73,6 +73,19 @@ RUNS = [_run(1, "2024-03-01T10:00:00Z", "2024-03-01T10:05:00Z"),
 JOBS = [_job(11, 1, "2024-03-01T10:00:10Z", "2024-03-01T10:03:00Z"),
         _job(12, 1, "2024-03-01T10:00:20Z", "2024-03-01T10:04:00Z"),
         _job(21, 2, "2024-03-01T11:00:05Z", "2024-03-01T11:02:00Z")]
+def _build(k: int, pipeline: str, start: str, end: str) -> dict[str, Any]:
+    """A build as Zuul's GET /api/tenant/{tenant}/builds answers it."""
+    return {"uuid": f"{k:032x}", "job_name": f"tox-py3{k}", "result": "SUCCESS", "held": False, "start_time": start,
+            "end_time": end, "duration": None, "voting": True, "log_url": f"https://logs.example.org/{k}/",
+            "nodeset": "ubuntu-jammy", "error_detail": None, "final": True, "artifacts": [], "provides": [],
+            "project": "openstack/nova", "branch": "master", "pipeline": pipeline, "change": 900000 + k,
+            "patchset": "1", "ref": f"refs/changes/00/{900000 + k}/1", "newrev": None,
+            "ref_url": f"https://review.example.org/{900000 + k}", "event_id": f"e{k}", "buildset": {"uuid": f"b{k}"}}
+
+
+BUILDS = [_build(1, "check", "2024-05-02T10:00:00", "2024-05-02T10:25:00"),
+          _build(2, "gate", "2024-05-02T11:00:00", "2024-05-02T11:40:00"),
+          _build(3, "periodic", "2024-05-03T02:00:00", "2024-05-03T03:10:00")]
 SAMPLES: dict[str, Sample] = {
     "reader ghaminer csv": Sample(
         "builds_features_6172e1a.csv",
@@ -94,6 +107,10 @@ SAMPLES: dict[str, Sample] = {
         "jobs.json", json.dumps({"total_count": 3, "jobs": JOBS}).encode(), "github_rest",
         times=lambda d: [(j, "completed_at", "2299-01-01T00:00:00Z") for j in d["jobs"]]
         + [(j, "completed_at", "2000-01-01T00:00:00Z") for j in d["jobs"]]),
+    "reader zuul builds json": Sample(
+        "builds.json", json.dumps({"builds": BUILDS}).encode(), "zuul",
+        times=lambda d: [(b, "end_time", "2299-01-01T00:00:00") for b in d["builds"]]
+        + [(b, "end_time", "2000-01-01T00:00:00") for b in d["builds"]]),
     "reader plain csv": Sample(
         "jobs.csv",
         _lines("repo,workflow,job,event,started_at,completed_at,conclusion,duration_estimate_s,power_kw",
@@ -159,14 +176,14 @@ def absurd_mutants(draw: st.DrawFn, sample: Sample) -> Mutant:
         return Mutant(f"row {row + 1} {header[col]!r} = {value}", ("\n".join(text) + "\n").encode(), True)
     doc = json.loads(sample.data)
     if draw(st.integers(0, 4)) == 0:
-        key = "workflow_runs" if "workflow_runs" in doc else "jobs"
+        key = next(k for k in ("workflow_runs", "jobs", "builds") if k in doc)
         doc[key] = []
         return Mutant(f"{key} is empty", json.dumps(doc).encode(), True)
     spots = sample.times(doc)
     k = draw(st.integers(0, len(spots) - 1))
     obj, key, value = spots[k]
     obj[key] = value
-    return Mutant(f"{key} of item {obj.get('id')} = {value}", json.dumps(doc).encode(), True)
+    return Mutant(f"{key} of item {obj.get('id', obj.get('uuid'))} = {value}", json.dumps(doc).encode(), True)
 
 
 @pytest.mark.parametrize("name", list(SAMPLES))
