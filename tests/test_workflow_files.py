@@ -320,3 +320,12 @@ def test_a_folder_without_workflows_is_named(tmp_path: Path) -> None:
         read_workflows(tmp_path)
     with pytest.raises(InputError, match="no such workflow file or folder"):
         read_workflows(tmp_path / "missing")
+
+
+def test_a_control_character_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    """Regression: PyYAML's reader refuses a control character before parsing starts (was a traceback)."""
+    f = tmp_path / "ci.yml"
+    f.write_bytes(b"\x01ame: nightly\non: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n")
+    with pytest.raises(DataFormatError, match="not valid YAML") as err:
+        read_workflow(f)
+    assert str(f) in str(err.value)

@@ -18,6 +18,9 @@ Formats (``detect_trace_format`` returns the name on the left; ``read_trace`` pi
     ``duration_estimate_s``, ``deadline``, ``allowed_regions``, ``carbon_aware``, ...).
 ``gaia``
     GAIA cluster traces (``arrival_time``, ``length`` in hours, ``cpus``).
+``zuul``
+    Zuul builds JSON (OpenStack's CI) as ``GET /api/tenant/{tenant}/builds`` answers it: ``job_name``,
+    ``project``, ``pipeline``, ``start_time``, ``end_time``, ``result`` (see :mod:`greenci.traces.zuul`).
 
 The registry of formats is :mod:`greenci.traces.formats`; records are in :mod:`greenci.traces.records`.
 

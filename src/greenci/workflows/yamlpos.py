@@ -75,8 +75,9 @@ def load(text: str, name: str) -> tuple[Any, Located]:
     :class:`DataFormatError` naming ``name``, the line and the column where the parser stopped."""
     import yaml
 
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # its reader refuses control characters already here
         node = loader.get_single_node()
         doc = None if node is None else loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
@@ -85,7 +86,8 @@ def load(text: str, name: str) -> tuple[Any, Located]:
         raise DataFormatError(f"not valid YAML: {str(exc).splitlines()[0]}: fix the file's syntax", path=name) \
             from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return doc, Located(name, node)
 
 
