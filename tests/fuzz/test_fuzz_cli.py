@@ -144,6 +144,36 @@ def test_schedule_on_broken_workflow_files(mutant: Mutant, good: dict[str, Path]
     check_cli("cli schedule --workflow-file", args, mutant, names=(str(f),))
 
 
+#: workflow files a person gets wrong: (label, the file, must it be refused)
+WORKFLOW_EDITS = (
+    ("matrix of a scalar", WORKFLOW.replace(b"    runs-on:", b"    strategy: {matrix: {py: 3}}\n    runs-on:"), True),
+    ("matrix excluding every leg", WORKFLOW.replace(
+        b"    runs-on:", b"    strategy: {matrix: {py: [a], exclude: [{py: a}]}}\n    runs-on:"), True),
+    ("matrix of 10,000 legs", WORKFLOW.replace(
+        b"    runs-on:", b"    strategy: {matrix: {a: [" + b",".join(str(i).encode() for i in range(100))
+        + b"], b: [" + b",".join(str(i).encode() for i in range(100)) + b"]}}\n    runs-on:"), True),
+    ("needs a missing job", WORKFLOW.replace(b"    runs-on:", b"    needs: lint\n    runs-on:"), True),
+    ("needs itself", WORKFLOW.replace(b"    runs-on:", b"    needs: [build]\n    runs-on:"), True),
+    ("cron of four fields", WORKFLOW.replace(b'"0 2 * * *"', b'"0 2 * *"'), True),
+    ("jobs empty", WORKFLOW.split(b"jobs:")[0] + b"jobs: {}\n", True),
+    ("an action, not a workflow", b"name: a\nruns:\n  using: composite\n  steps: []\n", True),
+    ("an alias of an anchor", WORKFLOW.replace(b"    runs-on: ubuntu-latest", b"    runs-on: &os ubuntu-latest")
+     + b"  lint:\n    runs-on: *os\n    steps: [{run: make lint}]\n", False),
+)
+
+
+@FEW
+@given(mutant=st.one_of(byte_mutants(WORKFLOW), st.sampled_from(WORKFLOW_EDITS).map(lambda e: Mutant(*e))))
+def test_plan_on_broken_workflow_files(mutant: Mutant, good: dict[str, Path], tmp_path: Path) -> None:
+    folder = tmp_path / ".github" / "workflows"
+    folder.mkdir(parents=True, exist_ok=True)
+    f = _place(folder, mutant, "ci.yml")
+    for fmt in ("json", "markdown"):
+        args = ["plan", str(tmp_path), "--at", "2022-10-12T21:00Z", "--intensity", str(good["dir"]),
+                "--regions", "DE-LU,GB", "--forecast", "persistence", "--format", fmt]
+        check_cli(f"cli plan --format {fmt}", args, mutant, names=(str(f),))
+
+
 # ------------------------------------------------------------------------------------------ option values
 #: values every one of these options must refuse: (command name, base arguments, option, bad values)
 SCHEDULE = ["schedule", "--at", "2022-10-12T21:00Z", "--duration", "20m", "--event", "schedule",
