@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 
+import numpy as np
+
 from greenci.errors import InputError
 from greenci.forecast import ForecastProvider
 from greenci.scheduling import eligibility as el
-from greenci.timeutil import iso, to_epoch_s
+from greenci.timeutil import iso, to_datetime, to_epoch_s
 from greenci.usecases.inputs import EVENTS, JobRequest, job_from_request
 from greenci.usecases.plan import PlanPolicy, plan_batch
 from greenci.usecases.ports import RunHistoryStore
@@ -106,6 +108,56 @@ class WorkflowPlan:
                 "notes": list(self.notes)}
 
 
+def _chained(plans: list[JobPlan], by_index: dict, intensity: ForecastProvider, regions: Sequence[str] | None,
+             at: datetime) -> list[JobPlan]:
+    """The jobs of each run that need others (and those they need) placed as a chain: none starts before
+    its needs end, and the chain keeps its deadline (:mod:`greenci.scheduling.chains`)."""
+    from greenci.cloud_regions import resolve_regions
+    from greenci.scheduling.chains import ChainJob, place_chain
+
+    at_s = float(to_epoch_s(at))
+    candidates = tuple(regions or intensity.regions)
+    out = list(plans)
+    for source in dict.fromkeys(p.source for p in plans):
+        members = [k for k, p in enumerate(plans) if p.source == source and p.planned]
+        names = {plans[k].job for k in members}
+        linked = {plans[k].job for k in members if set(plans[k].needs) & names}
+        linked |= {n for k in members for n in plans[k].needs if n in names}
+        chain = [k for k in members if plans[k].job in linked]
+        if not chain:
+            continue
+        jobs = []
+        for k in chain:
+            job, d = by_index[k]
+            allowed = None
+            if job.allowed_regions is not None:
+                ok = set(resolve_regions(job.allowed_regions, candidates, field="allowed-regions"))
+                allowed = np.array([r in ok for r in candidates])
+            deadline = float(to_epoch_s(to_datetime(d.deadline, field="deadline"))) if d.deadline else float("inf")
+            jobs.append(ChainJob(plans[k].job, tuple(n for n in plans[k].needs if n in names),
+                                 float(d.duration_estimate_s), deadline, plans[k].eligible, allowed, job.power_kw))
+        bounded = [j.deadline_s for j in jobs if np.isfinite(j.deadline_s)]
+        horizon = max([sum(j.estimate_s for j in jobs), *(b - at_s for b in bounded)]) + 3600.0
+        forecast = intensity.forecast(candidates, int(at_s), horizon)
+        slots = place_chain(forecast.surface, start_s=forecast.grid.start_s, step_s=forecast.grid.step_s,
+                            at_s=at_s, jobs=jobs)
+        for k, job_spec, slot in zip(chain, jobs, slots, strict=True):
+            p = out[k]
+            legs = p.legs_counted
+            after = f"after {', '.join(job_spec.needs)} (planned to end {iso(int(slot.earliest_s))})" \
+                if job_spec.needs else "first of its chain"
+            bound = f"; the chain ends by {iso(int(slot.latest_end_s))}" if np.isfinite(slot.latest_end_s) else ""
+            notes = list(p.notes)
+            if slot.late:
+                notes.append("the chain cannot end by its deadline with these estimates: this job starts as soon "
+                             "as its needs end")
+            out[k] = replace(p, region=forecast.grid.regions[slot.region], start=iso(int(round(slot.start_s))),
+                             wait_s=slot.start_s - at_s, window=f"{after}{bound}",
+                             expected_g=slot.expected_g * legs, baseline_g=slot.baseline_g * legs,
+                             saving_g=(slot.baseline_g - slot.expected_g) * legs, notes=tuple(notes))
+    return out
+
+
 def event_for(spec: JobSpec, asked: str | None) -> str:
     """``schedule`` for a workflow started only by its crons (a manual dispatch aside), else ``asked`` (push)."""
     if spec.crons and set(spec.triggers) <= {"schedule", "workflow_dispatch"}:
@@ -169,6 +221,8 @@ def plan_workflows(specs: Sequence[JobSpec], *, at: datetime, intensity: Forecas
             region=d.region, start=d.start, wait_s=d.wait_s,
             energy_kwh=job.power_kw * d.duration_estimate_s / 3600.0 * legs, expected_g=d.expected_g * legs,
             baseline_g=d.baseline_g * legs, saving_g=d.saving_g * legs, notes=tuple(job_notes)))
+    if any(j.planned and j.needs for j in out):
+        out = _chained(out, by_index, intensity, regions, at)
     first = decisions[0] if decisions else None
     if first is None:
         notes.append(f"no workflow is started by {base.event or 'push'}: nothing planned; choose another event")
