@@ -134,7 +134,11 @@ def test_the_plan_is_deterministic(repo: Path, intensity: Path) -> None:
 def test_a_pull_request_is_not_delayed(repo: Path, intensity: Path) -> None:
     doc = _json(repo, intensity, "--event", "pull_request")
     jobs = {(j["workflow"], j["job"]): j for j in doc["jobs"]}
-    assert not jobs["CI", "test"]["eligible"] and jobs["CI", "test"]["wait_s"] == 0
+    lint, test = jobs["CI", "lint"], jobs["CI", "test"]
+    assert not lint["eligible"] and lint["wait_s"] == 0
+    # test needs lint: not delayed, it starts the moment lint is planned to end
+    assert not test["eligible"] and test["wait_s"] == lint["duration_estimate_s"]
+    assert "after lint" in test["window"]
     assert jobs["nightly", "bench"]["event"] == "schedule"  # a cron-only workflow stays a scheduled run
 
 
