@@ -70,6 +70,7 @@ def gate(
 
     run = gg.GitHubRun.from_env(os.environ)
     max_wait_s = _max_wait_s(max_wait)
+    gg.check_policy(max_wait_s, idle_power_w)
     if intensity and service:
         raise InputError("give --service (the service decides) or --intensity (plan here), not both")
     client = gg.ServiceClient(service, token) if service else None

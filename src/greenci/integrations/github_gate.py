@@ -41,8 +41,8 @@ from greenci.errors import ConfigError, GreenciError, InputError, SourceError
 from greenci.outputs import append_line
 
 __all__ = ["DEFAULT_IDLE_POWER_W", "DEFAULT_MAX_WAIT_S", "OUTCOMES", "GateResult", "GateVerdict", "GitHubRun",
-           "ServiceClient", "decide_with_service", "dispatched_result", "gate", "intensity_now", "mark_started",
-           "result_of", "started_dispatched", "summary_markdown", "write_outputs", "write_summary"]
+           "ServiceClient", "check_policy", "decide_with_service", "dispatched_result", "gate", "intensity_now",
+           "mark_started", "result_of", "started_dispatched", "summary_markdown", "write_outputs", "write_summary"]
 
 OUTCOMES = ("continue", "wait", "defer")
 DEFAULT_MAX_WAIT_S = 15 * 60.0
@@ -81,6 +81,14 @@ def intensity_now(decision: Mapping[str, Any], power_kw: float = 1.0) -> float |
     return baseline / (power_kw * duration / 3600.0)
 
 
+def check_policy(max_wait_s: float, idle_power_w: float) -> None:
+    """Refuse a negative or non-finite wait limit or idle power, naming it."""
+    if not (_num(max_wait_s) is not None and max_wait_s >= 0):
+        raise InputError(f"max_wait {max_wait_s!r} s must be a duration of 0 or more, e.g. 15m", field="max_wait")
+    if not (_num(idle_power_w) is not None and idle_power_w >= 0):
+        raise InputError(f"idle_power_w {idle_power_w!r} must be watts, 0 or more, e.g. 30", field="idle_power_w")
+
+
 def gate(decision: Mapping[str, Any], *, power_kw: float = 1.0, max_wait_s: float = DEFAULT_MAX_WAIT_S,
          idle_power_w: float = DEFAULT_IDLE_POWER_W, dispatched: bool = False, can_defer: bool = True,
          defer_hint: str = "") -> GateVerdict:
@@ -89,10 +97,7 @@ def gate(decision: Mapping[str, Any], *, power_kw: float = 1.0, max_wait_s: floa
     ``dispatched``: this run was started by the service's dispatch (never deferred again). ``can_defer``:
     a service and a workflow to dispatch are known; without them a long wait runs now, ``defer_hint`` says why.
     """
-    if not (_num(max_wait_s) is not None and max_wait_s >= 0):
-        raise InputError(f"max_wait {max_wait_s!r} s must be a duration of 0 or more, e.g. 15m", field="max_wait")
-    if not (_num(idle_power_w) is not None and idle_power_w >= 0):
-        raise InputError(f"idle_power_w {idle_power_w!r} must be watts, 0 or more, e.g. 30", field="idle_power_w")
+    check_policy(max_wait_s, idle_power_w)
     wait_s = max(0.0, _num(decision.get("wait_s")) or 0.0)
     expected, now_best = _num(decision.get("expected_g")), _num(decision.get("now_best_g"))
     shift = now_best - expected if expected is not None and now_best is not None else \
