@@ -252,3 +252,23 @@ def test_shared_runs_carry_the_columns_the_evaluation_reads(shared_data: Path) -
         rows = [r for r, _ in zip(reader, range(2000), strict=False)]
     assert all(len(r["commit_sha"]) == 40 for r in rows if r["commit_sha"])
     assert {"push", "pull_request"} & {r["workflow_event_trigger"] for r in rows}
+
+
+# --- command line ---------------------------------------------------------------------------------------------------
+
+
+def test_cli_skip_advice(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from greenci.cli import app
+
+    folder = tmp_path / ".github" / "workflows"
+    folder.mkdir(parents=True)
+    (folder / "tests.yml").write_text(TESTS)
+    (folder / "docs.yml").write_text(DOCS_WF)
+    runner = CliRunner()
+    done = runner.invoke(app, ["skip-advice", str(tmp_path), "--changed", "README.md", "--changed", "docs/a.md"])
+    assert done.exit_code == 0, done.output
+    assert "skip" in done.output and "ignore all 2 changed" in done.output
+    bad = runner.invoke(app, ["skip-advice", str(tmp_path), "--changed", "a", "--event", "schedule"])
+    assert bad.exit_code != 0 and "path filters apply to push" in bad.output
