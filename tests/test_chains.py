@@ -164,3 +164,73 @@ def test_greenci_plan_keeps_a_needs_chain_in_order_and_within_its_deadline(tmp_p
     assert span("publish")[1] <= at + 10 * H  # the chain ends by the workflow's deadline
     assert "after build" in jobs["test"]["window"] and "the chain ends by" in jobs["publish"]["window"]
     assert jobs["test"]["expected_g"] <= jobs["test"]["baseline_g"] + 1e-9
+
+
+# ------------------------------------------------------------------------------------------ replays
+def test_needs_are_read_from_when_a_run_queued_its_jobs() -> None:
+    from greenci.scheduling.chains import inferred_needs, needs_broken
+
+    runs = np.array(["r1", "r1", "r1", "r2", "r2", ""], dtype=object)
+    sub = np.array([0, 100, 50, 0, 20, 500], dtype=float)  # r1: b queued when a ended; c ran beside a
+    dur = np.array([100, 60, 30, 20, 20, 10], dtype=float)
+    need, job = inferred_needs(runs, sub, dur)
+    assert sorted(zip(need.tolist(), job.tolist(), strict=True)) == [(0, 1), (2, 1), (3, 4)]
+    start = sub.copy()
+    assert needs_broken(need, job, start, start + dur) == 0  # as it ran
+    start[1] = 90  # b moved before a ends
+    assert needs_broken(need, job, start, start + dur) == 1
+
+
+def _jobs_json(path: Path, runs: int) -> None:
+    """SYNTHETIC GitHub REST jobs: each run has build, then test and lint queued when build ended."""
+    items, t0 = [], np.datetime64("2022-10-12T00:00:00", "s")
+
+    def at(s: float) -> str:
+        return f"{t0 + np.timedelta64(int(s), 's')}Z"
+
+    for r in range(runs):
+        base = r * 5400.0
+        for k, (name, start, end) in enumerate((("build", 0, 1200), ("test", 1200, 3000), ("lint", 1200, 1500))):
+            items.append({"id": r * 10 + k + 1, "run_id": 1000 + r, "name": name, "status": "completed",
+                          "conclusion": "success", "created_at": at(base + start), "started_at": at(base + start),
+                          "completed_at": at(base + end), "workflow_name": "CI", "head_branch": "main",
+                          "run_attempt": 1, "run_url": f"https://api.github.com/repos/o/r/actions/runs/{1000 + r}"})
+    path.write_text(json.dumps({"total_count": len(items), "jobs": items}))
+
+
+def test_a_replay_counts_the_jobs_started_before_what_they_needed_ended(tmp_path: Path) -> None:
+    from greenci.scheduling.chains import inferred_needs
+    from greenci.scheduling.strategies import make_strategy
+    from greenci.simulation import simulate
+    from greenci.simulation_report import simulation_table
+    from greenci.synthetic import synthetic_grid
+    from greenci.traces import read_trace
+
+    _jobs_json(tmp_path / "jobs.json", runs=20)
+    jobs = read_trace(tmp_path / "jobs.json").jobs
+    assert jobs.run_ids is not None and set(jobs.run_ids) == {str(1000 + r) for r in range(20)}
+    grid = synthetic_grid(["DE-LU", "GB"], start="2022-09-20T00:00Z", hours=24 * 30, seed=3)
+    names = ("round-robin", "lts-6", "oracle")
+    result = simulate(jobs, grid, [make_strategy(n) for n in names], forecast="perfect", keep_placements=True)
+    need, job = inferred_needs(jobs.run_ids, jobs.submitted_s, jobs.duration_s)
+    assert need.size == 40  # test and lint wait for build in each of the 20 runs
+    for name in names:
+        p = result.placements[name]
+        end = p.start_s + jobs.duration_s
+        brute = len({int(j) for n, j in zip(need, job, strict=True) if p.start_s[j] < end[n] - 1e-6})
+        assert result.by_name(name).needs_broken == brute
+    assert result.by_name("round-robin").needs_broken == 0  # nothing moved
+    assert result.by_name("lts-6").needs_broken > 0  # shifting jobs one by one breaks chains
+    assert "needs broken" in str(simulation_table(result).columns[-1].header)
+
+
+def test_a_table_of_workflow_runs_says_nothing_of_needs() -> None:
+    from greenci.scheduling.strategies import make_strategy
+    from greenci.simulation import simulate
+    from greenci.synthetic import synthetic_grid
+    from greenci.tracegen import generate_study_trace
+
+    jobs = generate_study_trace(start="2022-10-12T00:00Z", days=1, runs=50, seed=1)
+    grid = synthetic_grid(["DE-LU", "GB"], start="2022-09-20T00:00Z", hours=24 * 26, seed=1)
+    result = simulate(jobs, grid, [make_strategy("round-robin")], forecast="perfect")
+    assert result.strategies[0].needs_broken is None

@@ -123,6 +123,7 @@ class JobTable:
     allowed_regions: tuple[tuple[str, ...] | None, ...] | None = None
     opted_in: np.ndarray | None = None  # the workflow says carbon-aware: yes (None: nobody opted in)
     capped: np.ndarray | None = None  # duration_s was capped by cleaning: the true runtime is unknown
+    run_ids: np.ndarray | None = None  # the CI run each job belongs to ("" unknown; None: no trace says)
     synthetic: bool = False
     source: str = ""
     notes: tuple[str, ...] = field(default=())
@@ -145,6 +146,8 @@ class JobTable:
                 object.__setattr__(self, name, np.zeros(n, dtype=bool))
             elif len(value) != n:
                 raise InputError(f"job table column {name} has {len(value)} rows, expected {n}")
+        if self.run_ids is not None and len(self.run_ids) != n:
+            raise InputError(f"job table column run_ids has {len(self.run_ids)} rows, expected {n}")
         if self.allowed_regions is not None and len(self.allowed_regions) != n:
             raise InputError("allowed_regions must have one entry per job (None = any region)")
 
@@ -168,6 +171,12 @@ class JobTable:
             return arr[order]
 
         allowed = columns.pop("allowed_regions", None)
+        run_ids = columns.pop("run_ids", None)
+        if run_ids is not None:
+            run_ids = np.asarray(run_ids, dtype=object)
+            if run_ids.shape != (n,):
+                raise InputError(f"column run_ids has shape {run_ids.shape}, expected ({n},)")
+            run_ids = run_ids[order]
         synthetic = bool(columns.pop("synthetic", False))
         source = str(columns.pop("source", ""))
         notes = tuple(columns.pop("notes", ()))  # type: ignore[arg-type]
@@ -194,7 +203,8 @@ class JobTable:
             raise InputError(f"unknown job column(s) {', '.join(columns)}")
         if allowed is not None:
             allowed = tuple(allowed[i] for i in order)  # type: ignore[index]
-        return cls(**table, allowed_regions=allowed, synthetic=synthetic, source=source, notes=notes)
+        return cls(**table, allowed_regions=allowed, run_ids=run_ids, synthetic=synthetic, source=source,
+                   notes=notes)
 
     def keys(self, level: str = "job") -> np.ndarray:
         """Integer code of each job's history key, numbered by first appearance.
@@ -223,7 +233,8 @@ class JobTable:
             "deadline_s", "buffer_s", "carbon_aware", "power_kw", "interruptible", "default_branch", "opted_in",
             "capped")}
         allowed = None if self.allowed_regions is None else tuple(self.allowed_regions[i] for i in index)
-        return JobTable(**cols, allowed_regions=allowed, synthetic=self.synthetic, source=self.source,
+        runs = None if self.run_ids is None else self.run_ids[index]
+        return JobTable(**cols, allowed_regions=allowed, run_ids=runs, synthetic=self.synthetic, source=self.source,
                         notes=self.notes)
 
 

@@ -16,6 +16,7 @@ from greenci.errors import InputError
 from greenci.grid import IntensityGrid
 from greenci.jobs import DurationModel, JobTable, estimate_error
 from greenci.scheduling import eligibility as el
+from greenci.scheduling.chains import inferred_needs, needs_broken
 from greenci.scheduling.context import ORACLE_NAME, Context, forecast_surface, needed_horizon_h
 from greenci.scheduling.kernel import ActualSurface
 from greenci.scheduling.strategies import Placement, Strategy, accounted_emissions_g
@@ -42,6 +43,9 @@ class StrategyResult:
     #: runs that ended after their deadline but whose runtime the trace cleaning capped (the true one is
     #: unknown, so whether they would have missed is unknown): reported apart from ``deadline_misses``
     late_on_capped_runtime: int = 0
+    #: jobs started before a job of their run that they waited for in the trace had ended (None: the trace
+    #: does not say which jobs form a run, as a table of workflow runs does not)
+    needs_broken: int | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,12 +105,13 @@ def simulate(jobs: JobTable, grid: IntensityGrid, strategies: Sequence[Strategy]
         surface = forecast_surface(grid, forecast, max(1, int(np.ceil(horizon_h * 3600 / grid.step_s))), jobs)
         ctx = ctx.deciding_on(surface, forecast)
     results, placements, grams_by = [], {}, {}
+    pairs = inferred_needs(jobs.run_ids, jobs.submitted_s, jobs.duration_s) if jobs.run_ids is not None else None
     for k, strategy in enumerate(strategies):
         placement = strategy.place(jobs, ctx if strategy.uses_forecast else oracle_ctx)
         grams = accounted_emissions_g(placement, jobs, actual)
         placements[strategy.name] = placement
         grams_by[strategy.name] = grams
-        results.append(_totals(strategy, placement, grams, jobs, grid, ctx))
+        results.append(_totals(strategy, placement, grams, jobs, grid, ctx, pairs))
         if progress:
             progress(k + 1, len(strategies))
     base = next((r for r in results if r.name == "round-robin"), None)
@@ -151,7 +156,7 @@ def _with_reduction(r: StrategyResult, reduction: float) -> StrategyResult:
 
 
 def _totals(strategy: Strategy, p: Placement, grams: np.ndarray, jobs: JobTable, grid: IntensityGrid,
-            ctx: Context) -> StrategyResult:
+            ctx: Context, pairs: tuple[np.ndarray, np.ndarray] | None = None) -> StrategyResult:
     wait = p.start_s - jobs.submitted_s
     end = p.start_s + jobs.duration_s
     for j, seg in p.segments.items():  # an interruptible job ends after its last slot
@@ -171,6 +176,7 @@ def _totals(strategy: Strategy, p: Placement, grams: np.ndarray, jobs: JobTable,
         reasons={el.REASONS[int(c)]: int(k) for c, k in zip(codes, n, strict=True)},
         expected_g=float(np.nansum(p.expected_g)),
         decided_on=_decided_on(strategy, ctx), late_on_capped_runtime=int(np.sum(late & jobs.capped)),
+        needs_broken=None if pairs is None else needs_broken(*pairs, p.start_s, end),
     )
 
 

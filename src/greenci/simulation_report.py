@@ -124,6 +124,9 @@ def simulation_table(result: SimulationResult, reference: dict[str, float] | Non
     if generated:
         cols.append("generated runs")
     cols += ["deadline misses", "wait P50", "wait P95", "wait max", "shifted"]
+    chains = any(s.needs_broken is not None for s in result.strategies)
+    if chains:
+        cols.append("needs broken")
     for c in cols:
         table.add_column(c, justify="left" if c == "strategy" else "right")
     for s in result.strategies:
@@ -135,6 +138,8 @@ def simulation_table(result: SimulationResult, reference: dict[str, float] | Non
         misses = str(s.deadline_misses) + (f" (+{s.late_on_capped_runtime} capped)" if s.late_on_capped_runtime else "")
         cells += [misses, _dur(s.wait_p50_s), _dur(s.wait_p95_s), _dur(s.wait_max_s),
                   f"{s.shifted_jobs:,}"]
+        if chains:
+            cells.append("-" if s.needs_broken is None else f"{s.needs_broken:,}")
         table.add_row(*cells)
     return table
 

@@ -9,6 +9,11 @@ time (later forecasts are not known then). A job that may not wait (fail fast) s
 end, in the cleanest allowed region then. This is greedy: each job takes the best of what the jobs before
 it left, which keeps every bound; it is not the joint optimum of the chain.
 
+Replays meet chains too: a trace of jobs (GitHub's jobs of a run) does not say what needs what, but a job
+of a run that was queued only once another of its run had ended was waiting for it (GitHub queues a job
+when its needs end). :func:`inferred_needs` reads those pairs from the trace and :func:`needs_broken`
+counts the jobs a strategy starts before one of them has ended: what shifting jobs one by one breaks.
+
 The baseline of a chain job is what it would emit unshifted: every job as soon as its needs end, in the
 mean of its allowed regions, as the baseline of one job is "run now".
 """
@@ -23,7 +28,7 @@ import numpy as np
 from greenci.errors import InputError
 from greenci.scheduling.kernel import ForecastSurface
 
-__all__ = ["ChainJob", "ChainSlot", "dependency_order", "latest_ends", "place_chain"]
+__all__ = ["ChainJob", "ChainSlot", "dependency_order", "inferred_needs", "latest_ends", "needs_broken", "place_chain"]
 
 
 @dataclass(frozen=True)
@@ -143,3 +148,40 @@ def _cost(surface: ForecastSurface, starts_s: np.ndarray, duration_s: float, sta
     t0 = (np.asarray(starts_s, dtype=np.float64) - start_s) / step_s
     issue = np.zeros(t0.size, dtype=np.int64)
     return surface.all_regions(issue, t0, t0 + duration_s / step_s)
+
+
+def inferred_needs(run_ids: np.ndarray, submitted_s: np.ndarray, duration_s: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(need, job)`` of one run: ``job`` was queued at or after ``need`` ended in the trace.
+
+    Jobs whose run is unknown (``""``) pair with nothing. Vectorised per run; runs hold tens of jobs.
+    """
+    runs = np.asarray(run_ids, dtype=object)
+    known = np.flatnonzero(runs != "")
+    if known.size < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = known[np.argsort(runs[known], kind="stable")]
+    keys = runs[order]
+    bounds = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1], True])
+    sub = np.asarray(submitted_s, dtype=np.float64)
+    end = sub + np.asarray(duration_s, dtype=np.float64)
+    needs, jobs = [], []
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        if b - a < 2:
+            continue
+        idx = order[a:b]
+        later = sub[idx][None, :] >= end[idx][:, None] - 1e-9  # [need, job]
+        i, k = np.nonzero(later)
+        needs.append(idx[i])
+        jobs.append(idx[k])
+    if not needs:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(needs).astype(np.int64), np.concatenate(jobs).astype(np.int64)
+
+
+def needs_broken(need: np.ndarray, job: np.ndarray, start_s: np.ndarray, end_s: np.ndarray) -> int:
+    """How many jobs start before one of their needs (``need[k]`` of ``job[k]``) has ended."""
+    if not need.size:
+        return 0
+    early = np.asarray(start_s)[job] < np.asarray(end_s)[need] - 1e-6
+    return int(np.unique(job[early]).size)

@@ -292,7 +292,7 @@ def _jobs_result(jobs: list[tuple[int, int, Any]], runs: pd.DataFrame, names: li
     columns = dict(
         submitted_s=submitted[keep], duration_s=duration[keep], repo=repo[keep], workflow=workflow[keep],
         ids=f["id"][keep], job_name=f["name"][keep], event=event[keep], default_branch=default,
-        source=source, notes=tuple(notes),
+        run_ids=np.array([f"{r}" for r in f["run_id"][keep]], dtype=object), source=source, notes=tuple(notes),
     )
     return sorted_result(columns, conclusion=f["conclusion"][keep], problems=problems, formats=formats)
 

@@ -71,6 +71,10 @@ def merge_results(results: Sequence[TraceReadResult]) -> TraceReadResult:
         for t in tables:
             merged += list(t.allowed_regions) if t.allowed_regions is not None else [None] * len(t)
         allowed = tuple(merged[i] for i in order)
+    runs = None
+    if any(t.run_ids is not None for t in tables):
+        runs = np.concatenate([t.run_ids if t.run_ids is not None else np.full(len(t), "", dtype=object)
+                               for t in tables])[order]
     notes: list[str] = []
     for t in tables:
         notes += [n for n in t.notes if n not in notes]
@@ -80,7 +84,7 @@ def merge_results(results: Sequence[TraceReadResult]) -> TraceReadResult:
         deadline_s=cat("deadline_s"), buffer_s=cat("buffer_s"), carbon_aware=cat("carbon_aware"),
         power_kw=cat("power_kw"), interruptible=cat("interruptible"), default_branch=cat("default_branch"),
         opted_in=cat("opted_in"), capped=cat("capped"),
-        allowed_regions=allowed, synthetic=any(t.synthetic for t in tables),
+        allowed_regions=allowed, run_ids=runs, synthetic=any(t.synthetic for t in tables),
         source=" + ".join(t.source for t in tables if t.source), notes=tuple(notes),
     )
     conclusion = np.concatenate([np.asarray(r.conclusion, dtype=object) for r in results])[order]
