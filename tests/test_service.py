@@ -161,3 +161,30 @@ def test_jobs_and_history_survive_a_restart(settings: ServiceSettings) -> None:
         assert kept["actual"]["energy_source"] == "measured"
         nxt = http.post("/v1/jobs", json={**JOB, "submitted_at": "2022-10-13T21:00:00Z"}).json()["decision"]
         assert nxt["history_runs"] == 1
+
+
+def test_a_scheduled_job_is_given_its_dispatch_target_later(settings: ServiceSettings) -> None:
+    """What a run that decided to defer itself does: the decision stays, the service starts it later."""
+    from dataclasses import replace
+
+    from greenci.service.auth import create_token
+
+    with serving(replace(settings, dispatcher=False)) as http:
+        job = http.post("/v1/jobs", json=JOB).json()
+        url = f"/v1/jobs/{job['id']}/dispatch"
+        target = {"type": "github", "workflow_file": "nightly.yml", "ref": "main", "inputs": {"reason": "later"}}
+        given = http.post(url, json=target)
+        assert given.status_code == 200, given.text
+        assert given.json()["dispatch"]["target"] == "github" and given.json()["decision"] == job["decision"]
+        assert http.post(url, json=target).status_code == 200  # a retry
+        other = http.post(url, json={**target, "workflow_file": "other.yml"})
+        assert other.status_code == 409 and "another dispatch target" in other.json()["detail"]
+        assert http.post(url, json={"type": "fax"}).status_code == 422
+        stranger = {"Authorization": f"Bearer {create_token(http.store, 'globex')}"}  # type: ignore[attr-defined]
+        assert http.post(url, json=target, headers=stranger).status_code == 404
+        assert http.post(f"/v1/jobs/{job['id']}/started").status_code == 200
+        assert http.post(url, json=target).status_code == 200  # a late retry of the same call: nothing changes
+        fresh = http.post("/v1/jobs", json={**JOB, "job": "other"}).json()
+        assert http.post(f"/v1/jobs/{fresh['id']}/started").status_code == 200
+        late = http.post(f"/v1/jobs/{fresh['id']}/dispatch", json=target)
+        assert late.status_code == 409 and "is running" in late.json()["detail"]

@@ -368,36 +368,22 @@ def decide_with_service(client: ServiceClient, request: Mapping[str, Any], *, ke
                         dispatch: Mapping[str, Any] | None, power_kw: float = 1.0,
                         max_wait_s: float = DEFAULT_MAX_WAIT_S, idle_power_w: float = DEFAULT_IDLE_POWER_W,
                         clock: Callable[[], float] = time.time) -> GateResult:
-    """Submit the job; when the verdict is ``defer``, submit it again with the ``dispatch`` target.
+    """Submit the job; when the verdict is ``defer``, give it the ``dispatch`` target.
 
-    The first job carries no target, so the service never starts a run that goes on now. A deferred job
-    replaces it (the first is cancelled): the service dispatches the second at its start. Each submission
-    has its own Idempotency-Key (``key`` and ``key:defer``), so a retried step finds its jobs again.
+    The job is submitted without a target, so the service never starts a run that goes on now. On ``defer``
+    the same job (the same decision) gets its target (``POST /v1/jobs/{id}/dispatch``) and the service
+    starts it at its start. The Idempotency-Key makes a retried step find its job again, and giving the
+    same target twice is a retry too: one job, dispatched once.
     """
     hint = "give --service and a workflow to dispatch (--dispatch-workflow, or GITHUB_WORKFLOW_REF)"
     _, job = client.call("POST", "/v1/jobs", json_body=dict(request), headers={"Idempotency-Key": key} if key else None)
     decision = job.get("decision") or {}
     verdict = gate(decision, power_kw=power_kw, max_wait_s=max_wait_s, idle_power_w=idle_power_w,
                    can_defer=dispatch is not None, defer_hint=hint)
-    if verdict.outcome != "defer":
-        return result_of(verdict, decision, str(job.get("id", "")), clock=clock)
-    _cancel(client, str(job.get("id", "")))
-    _, deferred = client.call("POST", "/v1/jobs", json_body={**request, "dispatch": dict(dispatch or {})},
-                              headers={"Idempotency-Key": f"{key}:defer"[:200]} if key else None)
-    decision = deferred.get("decision") or {}
-    verdict = gate(decision, power_kw=power_kw, max_wait_s=max_wait_s, idle_power_w=idle_power_w)
-    notes: tuple[str, ...] = ()
-    if verdict.outcome != "defer":  # decided again a moment later and now runs sooner: not dispatched after all
-        _cancel(client, str(deferred.get("id", "")))
-        notes = ("decided again with the dispatch target, the job no longer defers: not dispatched",)
-    return result_of(verdict, decision, str(deferred.get("id", "")), clock=clock, notes=notes)
-
-
-def _cancel(client: ServiceClient, job_id: str) -> None:
-    try:
-        client.call("DELETE", f"/v1/jobs/{job_id}")
-    except InputError:  # already cancelled (a retried step): nothing to do
-        pass
+    job_id = str(job.get("id", ""))
+    if verdict.outcome == "defer":
+        client.call("POST", f"/v1/jobs/{job_id}/dispatch", json_body=dict(dispatch or {}))
+    return result_of(verdict, decision, job_id, clock=clock)
 
 
 def mark_started(client: ServiceClient, job_id: str) -> str | None:

@@ -249,6 +249,30 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     def cancel(job_id: JobId, who: Caller = submitter) -> dict[str, Any]:
         return _moved(writer, job_id, "cancelled", ("scheduled",), scope_of(who)).to_dict()
 
+    @app.post("/v1/jobs/{job_id}/dispatch", responses=responses(400, *auth_errors, 404, 409, 422))
+    def dispatch_later(job_id: JobId, body: DispatchIn, who: Caller = submitter) -> dict[str, Any]:
+        """Have the service start a scheduled job at its start (a run that decided to defer itself): the
+        decision stays; only the target is added. The same target again is a retry (whatever happened since);
+        another target, or a job that is no longer scheduled, is a 409."""
+        target = check_target(body.model_dump(exclude_none=True), settings.dispatch)
+        assert target is not None  # a body is required, so there is a target
+        tenant = scope_of(who)
+        done = None
+        if _ID.fullmatch(job_id):
+            try:
+                done = writer.run(lambda c: store.set_target_in(c, job_id, target, tenant)).result()
+            except Exception as exc:  # noqa: BLE001 - the store refused the write: nothing changed
+                raise HTTPException(503, detail=f"the job store could not record the change, retry later: "
+                                                f"{exc}") from exc
+        if done is None:
+            job = _found(_get(store, job_id, tenant), job_id)
+            if job.target == target:  # a retry after the first call took effect (maybe dispatched by now)
+                return job.to_dict()
+            why = f"is {job.status}" if job.status != "scheduled" else "has another dispatch target"
+            raise HTTPException(409, detail=f"job {job_id} {why}: only a scheduled job without a target can be "
+                                            "given one")
+        return done.to_dict()
+
     @app.post("/v1/jobs/{job_id}/started", responses=responses(400, *auth_errors, 404, 409, 422))
     def started(job_id: JobId, body: StartedIn | None = None, who: Caller = submitter) -> dict[str, Any]:
         at = _when(body.at if body else None, "at")

@@ -298,6 +298,20 @@ class JobStore:
         r = c.execute(jobs.select().where(jobs.c.id == job_id)).first()
         return _row(r) if r else None
 
+    def set_target_in(self, c: sa.Connection, job_id: str, target: dict[str, Any],
+                      tenant: str | None = None) -> StoredJob | None:
+        """Give a scheduled job without a target (or with this one) its ``target``: the dispatcher starts it
+        at its start from now on. None when the job is absent, not scheduled, or has another target."""
+        text = json.dumps(target)
+        where = [jobs.c.id == job_id, jobs.c.status == "scheduled",
+                 jobs.c.target.is_(None) | (jobs.c.target == text)]
+        if tenant is not None:
+            where.append(jobs.c.tenant == tenant)
+        if not c.execute(jobs.update().where(*where).values(target=text)).rowcount:
+            return None
+        r = c.execute(jobs.select().where(jobs.c.id == job_id)).first()
+        return _row(r) if r else None
+
     def stats(self, tenant: str | None, classes: dict[str, float]) -> dict[str, Any]:
         """Counts per status, gCO2eq sums, and per priority class how many jobs started (or are planned to
         start) within ``classes[name]`` seconds: SQL aggregates, never every row into Python."""
