@@ -375,3 +375,58 @@ def test_missing_config_paths_are_refused(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="holds no zuul.yaml"):
         read_zuul_config(tmp_path / "empty")
+
+
+PLANNED_ZUUL = """\
+- job:
+    name: unit
+    vars: {duration: 20m}
+- job:
+    name: tempest
+    vars: {duration: 1h}
+- job:
+    name: docs-nightly
+    vars: {duration: 30m}
+- project:
+    check:
+      jobs:
+        - unit
+        - tempest:
+            dependencies: [unit]
+    periodic:
+      jobs:
+        - docs-nightly
+        - tempest:
+            dependencies: [{name: unit, soft: true}]
+"""
+
+
+def test_greenci_plan_over_a_zuul_config(tmp_path: Path) -> None:
+    """Each pipeline planned with its own event: check jobs run now (after their dependencies), periodic
+    jobs wait for cleaner hours within their day; a soft dependency the pipeline does not run is no need."""
+    import json
+
+    from synthetic_intensity import em_yearly_csv
+    from typer.testing import CliRunner
+
+    from greenci.cli import app
+
+    for zone, phase in (("DE-LU", 0.0), ("GB", 0.4)):
+        (tmp_path / "intensity" / zone).mkdir(parents=True)
+        (tmp_path / "intensity" / zone / f"{zone}_2022_hourly.csv").write_text(em_yearly_csv(zone, phase=phase))
+    (tmp_path / "zuul.yaml").write_text(PLANNED_ZUUL)
+    args = ["plan", "--zuul", str(tmp_path / "zuul.yaml"), "--at", "2022-10-12T21:00Z", "--intensity",
+            str(tmp_path / "intensity"), "--regions", "DE-LU,GB", "--forecast", "seasonal-naive", "--format", "json"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    jobs = {(j["workflow"], j["job"]): j for j in json.loads(r.stdout)["jobs"]}
+    assert {k: j["event"] for k, j in jobs.items()} == {
+        ("check", "unit"): "pull_request", ("check", "tempest"): "pull_request",
+        ("periodic", "docs-nightly"): "schedule", ("periodic", "tempest"): "schedule"}
+    unit, tempest = jobs["check", "unit"], jobs["check", "tempest"]
+    assert not unit["eligible"] and unit["wait_s"] == 0
+    assert tempest["wait_s"] == unit["duration_estimate_s"] and "after unit" in tempest["window"]
+    assert jobs["periodic", "docs-nightly"]["eligible"] and jobs["periodic", "docs-nightly"]["wait_s"] > 0
+    assert jobs["periodic", "tempest"]["needs"] == ["unit"] and "after" not in jobs["periodic", "tempest"]["window"]
+    both = CliRunner().invoke(app, ["plan", str(tmp_path), "--zuul", str(tmp_path / "zuul.yaml")])
+    assert both.exit_code == 2 and "one of them" in both.output

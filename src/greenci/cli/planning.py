@@ -28,8 +28,10 @@ def register(app: typer.Typer) -> None:
 
 
 def plan(
-    path: Path = typer.Argument(..., metavar="PATH", help="A workflow file, a .github/workflows folder, or a "
-                                                          "repository root."),
+    path: Path | None = typer.Argument(None, metavar="PATH", help="A workflow file, a .github/workflows folder, "
+                                                                  "or a repository root."),
+    zuul: Path | None = typer.Option(None, "--zuul", help="A Zuul config instead (zuul.yaml, a zuul.d folder or "
+                                                          "a repository root): each pipeline's jobs with its event."),
     output_format: PlanFormat = typer.Option(PlanFormat.table, "--format", help="table, json or markdown."),
     at: str | None = typer.Option(None, help="Decision time, UTC ISO 8601 (default: now)."),
     event: str | None = typer.Option(None, help="Event of the run: push, pull_request, ... (default push; a "
@@ -47,6 +49,7 @@ def plan(
 ) -> None:
     """Plan every job of the workflows: region, start, expected gCO2eq and saving, matrix legs counted."""
     from greenci.cli.scheduling import _regions
+    from greenci.errors import InputError
     from greenci.timeutil import epoch_s, to_datetime, to_epoch_s
     from greenci.usecases.inputs import JobRequest, default_cache_dir, forecast_provider, history_store
     from greenci.usecases.plan import PlanPolicy
@@ -54,7 +57,16 @@ def plan(
     from greenci.workflows import read_workflows
 
     when = to_datetime(at, field="at") if at is not None else datetime.fromtimestamp(epoch_s(datetime.now(UTC)), UTC)
-    specs = read_workflows(path)
+    if (path is None) == (zuul is None):
+        raise InputError("give a workflow PATH or --zuul CONFIG (one of them)", field="path")
+    if zuul is not None:
+        from greenci.integrations.zuul import zuul_job_specs
+
+        specs = zuul_job_specs(zuul)
+        if not specs:
+            raise InputError(f"{zuul}: its projects run no job in any pipeline: nothing to plan", field="zuul")
+    else:
+        specs = read_workflows(path)
     region_list = _regions(regions)
     provider = forecast_provider(regions=region_list, at_s=to_epoch_s(when), source=source, files=intensity or (),
                                  model=forecast, cache_dir=default_cache_dir(), read_series=_read_series)

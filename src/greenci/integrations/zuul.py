@@ -75,7 +75,8 @@ class ZuulJobSpec:
         return JobSpec(workflow=self.pipeline, job=self.job, triggers=(self.event,), crons=(),
                        carbon_aware=self.carbon_aware, duration_s=self.duration_s,
                        deadline_after_s=self.deadline_after_s, deadline_at=self.deadline_at,
-                       allowed_regions=self.allowed_regions, source=self.source)
+                       allowed_regions=self.allowed_regions, source=self.source,
+                       needs=tuple(self.dependencies))
 
 
 def period_s(pipeline: str) -> float | None:

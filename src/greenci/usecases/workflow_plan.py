@@ -118,8 +118,8 @@ def _chained(plans: list[JobPlan], by_index: dict, intensity: ForecastProvider, 
     at_s = float(to_epoch_s(at))
     candidates = tuple(regions or intensity.regions)
     out = list(plans)
-    for source in dict.fromkeys(p.source for p in plans):
-        members = [k for k, p in enumerate(plans) if p.source == source and p.planned]
+    for run in dict.fromkeys((p.source, p.workflow) for p in plans):  # a workflow file; a Zuul pipeline
+        members = [k for k, p in enumerate(plans) if (p.source, p.workflow) == run and p.planned]
         names = {plans[k].job for k in members}
         linked = {plans[k].job for k in members if set(plans[k].needs) & names}
         linked |= {n for k in members for n in plans[k].needs if n in names}
@@ -159,10 +159,14 @@ def _chained(plans: list[JobPlan], by_index: dict, intensity: ForecastProvider, 
 
 
 def event_for(spec: JobSpec, asked: str | None) -> str:
-    """``schedule`` for a workflow started only by its crons (a manual dispatch aside), else ``asked`` (push)."""
+    """``schedule`` for a workflow started only by its crons (a manual dispatch aside); else ``asked``; else
+    the one event that starts it (a Zuul pipeline's, a workflow ``on:`` one event); else ``push``."""
     if spec.crons and set(spec.triggers) <= {"schedule", "workflow_dispatch"}:
         return "schedule"
-    return asked or "push"
+    if asked:
+        return asked
+    own = [t for t in spec.triggers if t in EVENTS and t != "workflow_call"]  # a reusable one runs in its caller
+    return own[0] if len(own) == 1 else "push"
 
 
 def starts(spec: JobSpec, event: str) -> bool:
