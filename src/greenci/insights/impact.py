@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from greenci.errors import DataFormatError, InputError
+from greenci.jsonsafe import finite
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -343,17 +344,9 @@ class ImpactReport:
         doc = asdict(self)
         doc["warning"] = self.warning
         doc["shap_ranking_explanatory"] = self.explanatory
-        return _finite(doc)
+        return finite(doc)
 
 
-def _finite(o: Any) -> Any:
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None
-    if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_finite(v) for v in o]
-    return o
 
 
 @dataclass(frozen=True, eq=False)

@@ -344,14 +344,9 @@ def ci_result(state_dir: Path, options: MeasureOptions | None = None, *,
     ``options`` carries the accounting: ``pue``, and ``intensity_g_per_kwh``, a ``region`` (the synthetic
     model, labelled so) or ``intensity_files`` (with ``region`` when they hold several).
     """
-    from greenci.usecases.measure import intensity_for
+    from greenci.usecases.measure import with_intensity_files
 
-    opts = options or MeasureOptions()
-    if intensity_files:
-        if opts.intensity_g_per_kwh is not None:
-            raise InputError("give either intensity_g_per_kwh or intensity files, not both",
-                             field=("intensity_g_per_kwh", "intensity"))
-        opts = replace(opts, intensity=intensity_for(intensity_files, opts.region))
+    opts = with_intensity_files(options or MeasureOptions(), intensity_files)
     state = read_state(state_dir)
     stopped = stop_sampler(state_dir, state)
     started, samples = read_samples(state_dir)

@@ -52,13 +52,17 @@ def measure_command(command: Sequence[str], options: MeasureOptions | None = Non
                     intensity_files: Sequence[str | os.PathLike[str]] = (),
                     sink: RecordSink | None = None) -> MeasureResult:
     """Run and measure ``command``; with ``intensity_files`` its emissions use their intensity over the run."""
-    opts = options or MeasureOptions()
-    if intensity_files:
-        if opts.intensity_g_per_kwh is not None:
-            raise InputError("give either intensity_g_per_kwh or intensity files, not both",
-                             field=("intensity_g_per_kwh", "intensity"))
-        opts = replace(opts, intensity=intensity_for(intensity_files, opts.region))
-    return run_measured(command, opts, sink=sink)
+    return run_measured(command, with_intensity_files(options or MeasureOptions(), intensity_files), sink=sink)
+
+
+def with_intensity_files(opts: MeasureOptions, files: Sequence[str | os.PathLike[str]]) -> MeasureOptions:
+    """``opts`` whose emissions use the intensity of ``files`` over the run (none given: ``opts`` as is)."""
+    if not files:
+        return opts
+    if opts.intensity_g_per_kwh is not None:
+        raise InputError("give either intensity_g_per_kwh or intensity files, not both",
+                         field=("intensity_g_per_kwh", "intensity"))
+    return replace(opts, intensity=intensity_for(files, opts.region))
 
 
 # ====================================================================== outputs

@@ -25,7 +25,7 @@ from greenci.errors import DataFormatError, InputError
 from greenci.units import parse_duration_s
 from greenci.workflows.matrix import Legs, matrix_legs
 from greenci.workflows.triggers import Triggers, read_triggers
-from greenci.workflows.yamlpos import Located, load
+from greenci.workflows.yamlpos import Located, load, strings
 
 KEYS = ("carbon-aware", "duration", "deadline", "allowed-regions")
 _TRUE = {"yes", "true", "on", "1"}
@@ -179,23 +179,17 @@ def _job(job_id: str, job: Any, at: Located, workflow: str, triggers: Triggers, 
 
 
 def _needs(value: Any, at: Located, path: tuple[Any, ...], job_id: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and all(isinstance(x, str) for x in value):
-        return tuple(value)
+    found = strings(value)
+    if found is not None:
+        return found
     raise at.error(path, f"job {job_id}: needs {value!r} must be a job id or a list of job ids, e.g. [build, test]")
 
 
 def _runs_on(value: Any, at: Located, path: tuple[Any, ...]) -> tuple[str, ...]:
     """Runner labels: a label, a list of labels, or a mapping with a ``group`` and ``labels``."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and all(isinstance(x, str) for x in value):
-        return tuple(value)
+    found = strings(value)
+    if found is not None:
+        return found
     if isinstance(value, dict):
         labels = value.get("labels", [])
         labels = [labels] if isinstance(labels, str) else labels

@@ -36,6 +36,7 @@ from typing import Any
 
 from greenci.errors import DataFormatError, InputError
 from greenci.workflows.reader import JobSpec
+from greenci.workflows.yamlpos import strings
 
 PATH_EVENTS = ("push", "pull_request", "pull_request_target")
 
@@ -230,12 +231,9 @@ def read_filters(source: str | Path, *, name: str | None = None) -> WorkflowFilt
 
 
 def _patterns(value: Any, event: str, key: str, where: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and all(isinstance(x, str) for x in value):
-        return tuple(value)
+    found = strings(value)
+    if found is not None:
+        return found
     raise DataFormatError(f"on.{event}.{key} {value!r} must be a list of path patterns, e.g. ['src/**', '!docs/**']",
                           path=where)
 

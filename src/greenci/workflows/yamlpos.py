@@ -99,3 +99,14 @@ def yaml_error(exc: Any, name: str) -> DataFormatError:
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
     return DataFormatError(f"{where}not valid YAML: {problem}{context}: fix the file's syntax there (indentation, "
                            "a missing ':' or an unclosed quote or bracket)", path=name)
+
+
+def strings(value: Any) -> tuple[str, ...] | None:
+    """A YAML value that is one string or a list of strings, as a tuple (nothing: ``()``); None otherwise."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(x, str) for x in value):
+        return tuple(value)
+    return None
