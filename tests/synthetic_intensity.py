@@ -7,6 +7,7 @@ the bad-input regressions); every file it writes says ``synthetic`` in its data-
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -25,3 +26,11 @@ def em_yearly_csv(zone: str, *, start: str = "2022-08-01T00:00", days: int = 80,
     rows = [f"{str(ts).replace('T', ' ')}:00,S,S,{zone},{v:.{decimals}f},{v:.{decimals}f},50,40,synthetic,false,"
             for ts, v in zip(t, values, strict=True)]
     return HEADER + "\n" + "\n".join(rows) + "\n"
+
+
+def write_em_folder(root: Path, zones: tuple[tuple[str, float], ...] = (("DE-LU", 0.0), ("GB", 0.4))) -> Path:
+    """``root/ZONE/ZONE_2022_hourly.csv`` for each (zone, phase): the folder most tests pass to --intensity."""
+    for zone, phase in zones:
+        (root / zone).mkdir(parents=True, exist_ok=True)
+        (root / zone / f"{zone}_2022_hourly.csv").write_text(em_yearly_csv(zone, phase=phase), encoding="utf-8")
+    return root

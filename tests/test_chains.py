@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from synthetic_intensity import em_yearly_csv
+from synthetic_intensity import write_em_folder
 from typer.testing import CliRunner
 
 from greenci.cli import app
@@ -143,9 +143,7 @@ jobs:
 
 
 def test_greenci_plan_keeps_a_needs_chain_in_order_and_within_its_deadline(tmp_path: Path) -> None:
-    for zone, phase in (("DE-LU", 0.0), ("GB", 0.4)):
-        (tmp_path / "intensity" / zone).mkdir(parents=True)
-        (tmp_path / "intensity" / zone / f"{zone}_2022_hourly.csv").write_text(em_yearly_csv(zone, phase=phase))
+    write_em_folder(tmp_path / "intensity")
     workflows = tmp_path / ".github" / "workflows"
     workflows.mkdir(parents=True)
     (workflows / "release.yml").write_text(CHAIN)

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
-from synthetic_intensity import em_yearly_csv
+from synthetic_intensity import write_em_folder
 from typer.testing import CliRunner
 
 from greenci.cli import app
@@ -71,11 +71,7 @@ ARGS = ["--at", "2022-10-12T21:00Z", "--regions", "DE-LU,GB", "--forecast", "sea
 
 @pytest.fixture(scope="module")
 def intensity(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("intensity")
-    for zone, phase in (("DE-LU", 0.0), ("GB", 0.4)):
-        (root / zone).mkdir()
-        (root / zone / f"{zone}_2022_hourly.csv").write_text(em_yearly_csv(zone, phase=phase), encoding="utf-8")
-    return root
+    return write_em_folder(tmp_path_factory.mktemp("intensity"))
 
 
 @pytest.fixture()

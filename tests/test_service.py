@@ -19,7 +19,7 @@ pytest.importorskip("fastapi", reason="the service needs greenci[service]: pip i
 pytest.importorskip("uvicorn", reason="the service needs greenci[service]: pip install 'greenci[service]'")
 
 import uvicorn  # noqa: E402
-from synthetic_intensity import em_yearly_csv  # noqa: E402
+from synthetic_intensity import write_em_folder  # noqa: E402
 
 from greenci.service import ServiceSettings, create_app  # noqa: E402
 
@@ -28,11 +28,7 @@ AT = "2022-10-12T21:00:00Z"
 
 @pytest.fixture(scope="module")
 def intensity(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("intensity")
-    for zone, phase in (("DE-LU", 0.0), ("GB", 0.4)):
-        (root / zone).mkdir()
-        (root / zone / f"{zone}_2022_hourly.csv").write_text(em_yearly_csv(zone, phase=phase), encoding="utf-8")
-    return root
+    return write_em_folder(tmp_path_factory.mktemp("intensity"))
 
 
 @contextmanager

@@ -406,14 +406,12 @@ def test_greenci_plan_over_a_zuul_config(tmp_path: Path) -> None:
     jobs wait for cleaner hours within their day; a soft dependency the pipeline does not run is no need."""
     import json
 
-    from synthetic_intensity import em_yearly_csv
+    from synthetic_intensity import write_em_folder
     from typer.testing import CliRunner
 
     from greenci.cli import app
 
-    for zone, phase in (("DE-LU", 0.0), ("GB", 0.4)):
-        (tmp_path / "intensity" / zone).mkdir(parents=True)
-        (tmp_path / "intensity" / zone / f"{zone}_2022_hourly.csv").write_text(em_yearly_csv(zone, phase=phase))
+    write_em_folder(tmp_path / "intensity")
     (tmp_path / "zuul.yaml").write_text(PLANNED_ZUUL)
     args = ["plan", "--zuul", str(tmp_path / "zuul.yaml"), "--at", "2022-10-12T21:00Z", "--intensity",
             str(tmp_path / "intensity"), "--regions", "DE-LU,GB", "--forecast", "seasonal-naive", "--format", "json"]
