@@ -169,22 +169,10 @@ class JobStore:
             if database and database != ":memory:":
                 self._write_lock = Path(database + ".write-lock")
         migrate(self.engine)
-        self._insert = jobs.insert()
-        self._insert_keyed = _insert_unless_key_stored(self.engine.dialect.name)
-        self._insert_keyed_many = _insert_unless_key_stored(self.engine.dialect.name, returning=False)
+        self._insert_new = _insert_unless_key_stored(self.engine.dialect.name)
 
     def close(self) -> None:
         self.engine.dispose()
-
-    def add(self, *, key: str | None, repo: str, workflow: str, job_name: str, status: str, region: str,
-            start_s: int, submitted_s: int, request: dict[str, Any], decision: dict[str, Any],
-            job_id: str | None = None, target: dict[str, Any] | None = None,
-            tenant: str = "default", end_s: int | None = None, priority: str = "normal") -> tuple[StoredJob, bool]:
-        """Store a new job; with a key already stored, the stored job instead. ``(job, created)``."""
-        new = NewJob.build(key=key, repo=repo, workflow=workflow, job_name=job_name, status=status, region=region,
-                           start_s=start_s, submitted_s=submitted_s, request=request, decision=decision,
-                           job_id=job_id, target=target, tenant=tenant, end_s=end_s, priority=priority)
-        return self.add_many([new])[0]
 
     def add_many(self, new: Sequence[NewJob]) -> list[tuple[StoredJob, bool]]:
         """Store new jobs in one transaction (one commit: one disk flush for all of them), in order.
@@ -203,7 +191,7 @@ class JobStore:
         """
         if not new:
             return []
-        c.execute(self._insert_keyed_many, [n.row for n in new])
+        c.execute(self._insert_new, [n.row for n in new])
         keys = [n.row["idempotency_key"] for n in new if n.row["idempotency_key"] is not None]
         owner: dict[str, str] = {}
         for chunk in range(0, len(keys), 500):
@@ -220,18 +208,6 @@ class JobStore:
                 raise RuntimeError("an Idempotency-Key conflicted but its job is not stored")
             out.append((_row(r), False))
         return out
-
-    def insert_in(self, c: sa.Connection, new: NewJob) -> tuple[StoredJob, bool]:
-        """Store ``new`` in the transaction of ``c`` (see :meth:`add_many`)."""
-        if new.row["idempotency_key"] is None:
-            c.execute(self._insert, new.row)
-            return new.job, True
-        if c.execute(self._insert_keyed, new.row).first() is not None:  # RETURNING: a row when stored
-            return new.job, True
-        r = c.execute(jobs.select().where(jobs.c.idempotency_key == new.row["idempotency_key"])).first()
-        if r is None:  # pragma: no cover - the conflict was on the key, so its row is there
-            raise RuntimeError("an Idempotency-Key conflicted but its job is not stored")
-        return _row(r), False
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -251,14 +227,6 @@ class JobStore:
             yield
         finally:
             os.close(fd)  # closing releases the lock
-
-    def by_key(self, key: str, tenant: str = "default") -> StoredJob | None:
-        return self._by_stored_key(_stored_key(tenant, key))
-
-    def _by_stored_key(self, key: str) -> StoredJob | None:
-        with self.engine.connect() as c:
-            r = c.execute(jobs.select().where(jobs.c.idempotency_key == key)).first()
-        return _row(r) if r else None
 
     def get(self, job_id: str, tenant: str | None = None) -> StoredJob | None:
         """The job, or None; with ``tenant``, only that tenant's job (another tenant's is None)."""
@@ -414,8 +382,8 @@ def _num(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and x == x and abs(x) != float("inf") else None
 
 
-def _insert_unless_key_stored(dialect: str, *, returning: bool = True) -> Any:
-    """An INSERT that stores nothing (returns no row) when the Idempotency-Key is stored already, so that a
+def _insert_unless_key_stored(dialect: str) -> Any:
+    """An INSERT that stores nothing when the Idempotency-Key is stored already, so that a
     retry racing its first request never aborts the transaction of the jobs written with it."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -423,8 +391,7 @@ def _insert_unless_key_stored(dialect: str, *, returning: bool = True) -> Any:
         from sqlalchemy.dialects.sqlite import insert
     else:
         raise InputError(f"database {dialect!r} is not supported: use SQLite or PostgreSQL", field="database_url")
-    stmt = insert(jobs).on_conflict_do_nothing(index_elements=[jobs.c.idempotency_key])
-    return stmt.returning(jobs.c.id) if returning else stmt
+    return insert(jobs).on_conflict_do_nothing(index_elements=[jobs.c.idempotency_key])
 
 
 def _stored_key(tenant: str, key: str) -> str:

@@ -34,7 +34,7 @@ _STOP = object()
 
 @dataclass(frozen=True)
 class _Write:
-    op: Callable[[sa.Connection], Any]
+    op: Callable[[sa.Connection], Any] | None  # None: ``new`` is stored (all of a batch's in one executemany)
     future: Future[Any]
     new: NewJob | None = None  # a new job (its reservation is released once it is committed)
 
@@ -59,7 +59,7 @@ class JobWriter:
 
     def submit(self, new: NewJob) -> Future[Stored]:
         """Store ``new``; the future holds ``(job, created)`` once committed, or the error that failed it."""
-        return self._put(_Write(lambda c: self.store.insert_in(c, new), Future(), new))
+        return self._put(_Write(None, Future(), new))
 
     def run(self, op: Callable[[sa.Connection], Any]) -> Future[Any]:
         """Run ``op(connection)`` in the next batch's transaction; the future holds what it returned."""
@@ -127,7 +127,7 @@ class JobWriter:
                 # the new jobs first, in one executemany (no write of a batch can be about a job of the same
                 # batch: its id is known only once it is answered), then the other writes in order
                 stored = iter(self.store.insert_many_in(c, [w.new for w in batch if w.new is not None]))
-                results = [next(stored) if w.new is not None else w.op(c) for w in batch]
+                results = [next(stored) if w.op is None else w.op(c) for w in batch]
         except Exception as exc:  # noqa: BLE001 - the requests get the reason; the thread goes on
             if len(batch) == 1:
                 logger.error("a write to the job store failed: %s", exc)
