@@ -1,0 +1,230 @@
+"""The energy and emissions of runner pools under a placement: busy nodes, and the idle ones too.
+
+Why: a replay that counts only the jobs' own energy says nothing of the nodes that wait for work, and a
+fleet sized for the cleanest zone idles there around the clock. With fixed pools every node is on for the
+whole span: per region and slot, busy node-seconds come from the jobs' actual runs (a run spanning slots
+split pro rata), idle node-seconds are the pool's size x the slot's length minus the busy ones, and energy is
+``busy x busy_w + idle x idle_w``, accounted on the actual intensity of each slot. A placement that runs
+more jobs at once than a pool has runners is overbooked: the excess is counted as busy (idle never goes
+negative) and the result says so. Starts (``start_kwh``) do not occur in a fixed fleet and are not counted
+here; no PUE is applied (the jobs' own emissions in a replay carry none either).
+
+Pure NumPy over arrays: the scale-plan side reuses it on its own placements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from greenci.errors import InputError
+from greenci.grid import IntensityGrid
+from greenci.scheduling.pools import PoolSet
+
+__all__ = ["PoolEnergy", "job_intervals", "max_concurrent", "pool_energy", "slot_busy_s"]
+
+_J_PER_KWH = 3.6e6
+
+
+@dataclass(frozen=True, eq=False)
+class PoolEnergy:
+    """Per pooled region (rows) and slot (columns ``first_slot ..``) of the grid: node-seconds, kWh, gCO2eq.
+
+    ``regions`` are the regions that have both a pool and intensity; ``capacity`` their runners.
+    """
+
+    regions: tuple[str, ...]
+    capacity: np.ndarray  # int64 runners per region
+    first_slot: int  # the grid slot of column 0
+    step_s: int
+    busy_node_s: np.ndarray  # regions x slots, including any overbooked excess
+    idle_node_s: np.ndarray  # regions x slots, never negative
+    energy_kwh: np.ndarray  # regions x slots
+    emissions_g: np.ndarray  # regions x slots (NaN where the intensity has a gap)
+    max_concurrent: np.ndarray  # int64 most jobs running at one instant, per region
+    overbooked_node_s: np.ndarray  # per region: busy node-seconds beyond size x slot length, summed over slots
+    notes: tuple[str, ...] = ()
+
+    @property
+    def busy_node_h(self) -> float:
+        return float(self.busy_node_s.sum() / 3600.0)
+
+    @property
+    def idle_node_h(self) -> float:
+        return float(self.idle_node_s.sum() / 3600.0)
+
+    @property
+    def total_kwh(self) -> float:
+        return float(self.energy_kwh.sum())
+
+    @property
+    def total_g(self) -> float:
+        """gCO2eq of all pools; slots without intensity are left out (a note says how many)."""
+        return float(np.nansum(self.emissions_g))
+
+    @property
+    def overbooked(self) -> dict[str, bool]:
+        """Per region: did the placement run more jobs at once than the pool has runners?"""
+        return {r: bool(m > c) for r, m, c in zip(self.regions, self.max_concurrent, self.capacity, strict=True)}
+
+    def by_region(self) -> dict[str, dict[str, float | int | bool]]:
+        """Totals per region, for a table or JSON."""
+        busy, idle = self.busy_node_s.sum(axis=1), self.idle_node_s.sum(axis=1)
+        kwh, grams = self.energy_kwh.sum(axis=1), np.nansum(self.emissions_g, axis=1)
+        return {r: {"runners": int(self.capacity[i]), "busy_node_h": float(busy[i] / 3600.0),
+                    "idle_node_h": float(idle[i] / 3600.0), "energy_kwh": float(kwh[i]),
+                    "emissions_g": float(grams[i]), "max_concurrent": int(self.max_concurrent[i]),
+                    "overbooked": bool(self.max_concurrent[i] > self.capacity[i])}
+                for i, r in enumerate(self.regions)}
+
+
+def job_intervals(region: np.ndarray, start_s: np.ndarray, duration_s: np.ndarray, step_s: int,
+                  segments: Mapping[int, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(region, begin_s, end_s) of every stretch a job runs: one per job, several for an interruptible job.
+
+    An interruptible job (``segments``: job -> slot starts) runs a full slot in each but the last, which it
+    runs pro rata, and continues after its last slot if it ran longer than its slots hold (as accounting does).
+    """
+    region = np.asarray(region, dtype=np.int64)
+    begin = np.asarray(start_s, dtype=np.float64)
+    end = begin + np.asarray(duration_s, dtype=np.float64)
+    if not segments:
+        return region, begin, end
+    split = np.fromiter(segments.keys(), dtype=np.int64, count=len(segments))
+    keep = np.ones(region.size, dtype=bool)
+    keep[split] = False
+    parts_r, parts_b, parts_e = [region[keep]], [begin[keep]], [end[keep]]
+    for j, seg in segments.items():  # interruptible jobs only: each is one slot list, not a loop over slots
+        s = np.asarray(seg, dtype=np.float64)
+        remaining = float(duration_s[j])
+        lengths = np.clip(remaining - step_s * np.arange(s.size), 0.0, float(step_s))
+        extra = max(remaining - step_s * s.size, 0.0)
+        b = np.r_[s, s[-1] + step_s] if extra > 0 else s
+        e = np.r_[s + lengths, s[-1] + step_s + extra] if extra > 0 else s + lengths
+        parts_r.append(np.full(b.size, region[j], dtype=np.int64))
+        parts_b.append(b)
+        parts_e.append(e)
+    return np.concatenate(parts_r), np.concatenate(parts_b), np.concatenate(parts_e)
+
+
+def slot_busy_s(row: np.ndarray, begin_s: np.ndarray, end_s: np.ndarray, n_rows: int, t0_s: float, step_s: int,
+                n_slots: int) -> np.ndarray:
+    """Busy seconds per row and slot of ``[t0 + k*step, t0 + (k+1)*step)``: each interval split pro rata.
+
+    Vectorised: a partial first and last slot by ``np.add.at``, the full slots between by a difference
+    array and a cumulative sum. Intervals must lie inside ``[t0, t0 + n_slots*step]``.
+    """
+    out = np.zeros((n_rows, n_slots + 1), dtype=np.float64)
+    if row.size == 0:
+        return out[:, :n_slots]
+    b = (begin_s - t0_s) / step_s  # in slots
+    e = (end_s - t0_s) / step_s
+    a = np.floor(b).astype(np.int64)
+    z = np.ceil(e).astype(np.int64) - 1  # last slot touched
+    z = np.maximum(z, a)
+    one = a == z
+    flat = out.reshape(-1)
+    width = n_slots + 1
+    np.add.at(flat, row[one] * width + a[one], (e[one] - b[one]) * step_s)
+    many = ~one
+    r, am, zm, bm, em = row[many], a[many], z[many], b[many], e[many]
+    np.add.at(flat, r * width + am, (am + 1 - bm) * step_s)  # the first slot's part
+    np.add.at(flat, r * width + zm, (em - zm) * step_s)  # the last slot's part
+    diff = np.zeros((n_rows, n_slots + 1), dtype=np.float64)
+    dflat = diff.reshape(-1)
+    np.add.at(dflat, r * width + am + 1, float(step_s))  # full slots a+1 .. z-1
+    np.add.at(dflat, r * width + zm, -float(step_s))
+    out += np.cumsum(diff, axis=1)
+    return out[:, :n_slots]
+
+
+def max_concurrent(row: np.ndarray, begin_s: np.ndarray, end_s: np.ndarray, n_rows: int) -> np.ndarray:
+    """The most intervals open at one instant, per row (an end at t and a start at t do not overlap)."""
+    if row.size == 0:
+        return np.zeros(n_rows, dtype=np.int64)
+    live = end_s > begin_s
+    row, begin_s, end_s = row[live], begin_s[live], end_s[live]
+    rows = np.r_[row, row]
+    times = np.r_[begin_s, end_s]
+    kind = np.r_[np.ones(row.size, np.int64), np.zeros(row.size, np.int64)]  # 0: end, sorts first at a tie
+    order = np.lexsort((kind, times, rows))
+    running = np.cumsum(np.where(kind[order] == 1, 1, -1))  # every row's starts and ends cancel: no reset needed
+    out = np.zeros(n_rows, dtype=np.int64)
+    np.maximum.at(out, rows[order], running)
+    return out
+
+
+def pool_energy(region: np.ndarray, start_s: np.ndarray, duration_s: np.ndarray, pools: PoolSet,
+                grid: IntensityGrid, *, segments: Mapping[int, np.ndarray] | None = None,
+                span_s: tuple[float, float] | None = None) -> PoolEnergy:
+    """The pools' busy and idle node-seconds, kWh and gCO2eq while ``pools`` run the placed jobs.
+
+    ``region`` indexes ``grid.regions``; ``start_s`` and ``duration_s`` are the jobs' actual starts and runtimes
+    (s, UTC). The pools are on over whole grid slots from ``span_s`` (default: the jobs' first start to last
+    end), widened to cover every job; give the same span to compare placements fairly.
+    """
+    region = np.asarray(region, dtype=np.int64)
+    start_s = np.asarray(start_s, dtype=np.float64)
+    duration_s = np.asarray(duration_s, dtype=np.float64)
+    if not (region.shape == start_s.shape == duration_s.shape) or region.ndim != 1:
+        raise InputError(f"region, start_s and duration_s must be 1-D of one length (got {region.shape}, "
+                         f"{start_s.shape}, {duration_s.shape})", field="placement")
+    if region.size and (region.min() < 0 or region.max() >= len(grid.regions)):
+        raise InputError(f"region codes must index the grid's {len(grid.regions)} regions", field="placement")
+    if np.any(~np.isfinite(duration_s)) or np.any(duration_s < 0) or np.any(~np.isfinite(start_s)):
+        raise InputError("start_s and duration_s must be finite, durations >= 0", field="placement")
+    step = grid.step_s
+    notes: list[str] = []
+    pooled = [i for i, r in enumerate(grid.regions) if pools.get(r) is not None]
+    absent = [p.region for p in pools.pools if p.region not in grid.regions]
+    if absent:
+        notes.append(f"pools of {', '.join(absent)} are not counted: the replay has no intensity there "
+                     "(add those regions to count their idle energy)")
+    unpooled = sorted({grid.regions[i] for i in np.unique(region)} - {grid.regions[i] for i in pooled})
+    if unpooled:
+        notes.append(f"jobs in {', '.join(unpooled)} ran without a pool (unlimited): not in the pool energy")
+    r_all, b_all, e_all = job_intervals(region, start_s, duration_s, step, segments)
+    if span_s is None and not b_all.size:
+        raise InputError("no job and no span: give span_s to count idle pools without jobs", field="span_s")
+    ends = [float(b_all.min()), float(e_all.max())] if b_all.size else []
+    spans = [float(span_s[0]), float(span_s[1])] if span_s is not None else []
+    lo, hi = min(ends[:1] + spans[:1]), max(ends[1:] + spans[1:])
+    g0 = grid.start_s
+    first = int(np.floor((lo - g0) / step))
+    last = max(int(np.ceil((hi - g0) / step)), first + 1)
+    if first < 0 or last > grid.n_slots:
+        raise InputError(f"the pools' span ({first} .. {last} slots from the grid's start) is not inside the "
+                         f"intensity data ({grid.n_slots} slots): give intensity covering every job's run",
+                         field="intensity")
+    n_slots = last - first
+    code = np.full(len(grid.regions), -1, dtype=np.int64)
+    code[pooled] = np.arange(len(pooled))
+    sel = code[r_all] >= 0
+    rows, b, e = code[r_all[sel]], b_all[sel], e_all[sel]
+    t0 = g0 + first * step
+    busy = slot_busy_s(rows, b, e, len(pooled), t0, step, n_slots)
+    names = tuple(grid.regions[i] for i in pooled)
+    caps = np.array([pools.get(n).runners for n in names], dtype=np.int64)  # type: ignore[union-attr]
+    idle_w = np.array([pools.get(n).idle_w for n in names], dtype=np.float64)  # type: ignore[union-attr]
+    busy_w = np.array([pools.get(n).busy_w for n in names], dtype=np.float64)  # type: ignore[union-attr]
+    room = caps[:, None].astype(np.float64) * step
+    over = np.maximum(busy - room, 0.0)
+    idle = np.maximum(room - busy, 0.0)
+    energy = (busy * busy_w[:, None] + idle * idle_w[:, None]) / _J_PER_KWH
+    intensity = np.asarray(grid.values[pooled, first:last], dtype=np.float64).reshape(len(pooled), n_slots)
+    grams = energy * intensity
+    peak = max_concurrent(rows, b, e, len(pooled))
+    hot = [f"{n} ({int(m)} jobs at once, {int(c)} runners)" for n, m, c in zip(names, peak, caps, strict=True)
+           if m > c]
+    if hot:
+        notes.append(f"the placement overbooks the pool of {', '.join(hot)}: the excess "
+                     f"({over.sum() / 3600.0:,.1f} node-hours beyond the runners) is counted as busy, idle never "
+                     "below zero")
+    gaps = int(np.sum(np.isnan(intensity) & (energy > 0)))
+    if gaps:
+        notes.append(f"{gaps:,} pool slots fall in intensity gaps: their energy is counted, their gCO2eq is not")
+    return PoolEnergy(regions=names, capacity=caps, first_slot=first, step_s=step, busy_node_s=busy,
+                      idle_node_s=idle, energy_kwh=energy, emissions_g=grams, max_concurrent=peak,
+                      overbooked_node_s=over.sum(axis=1), notes=tuple(notes))
