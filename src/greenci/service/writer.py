@@ -1,27 +1,32 @@
-"""Group commit: one thread makes every write of the requests (new jobs, state changes), many per transaction.
+"""Group commit: every write of the requests (new jobs, state changes), many per transaction, on the event loop.
 
 Why: a decision is durable once its job is committed, and a commit waits for the disk (SQLite flushes its
 write-ahead log on every commit; PostgreSQL its WAL). Requests that each commit on their own queue behind
-the database's one writer and pay one flush each. Here a request hands its job to the writer and waits;
-the writer takes every job that queued meanwhile, stores them in one transaction (:meth:`JobStore.add_many`)
-and answers each request once that commit returned. Under load a flush carries tens of jobs; alone, a
-request waits for its own commit only. State changes (started, completed, cancelled) go the same way
-(:meth:`JobWriter.run`). Nothing is answered before it is stored. When a batch fails, each of its writes
-is tried again alone, so only the write that cannot be made fails, with the reason.
+the database's one writer and pay one flush each. Here a request hands its write to the writer and waits;
+the writes queued in one turn of the event loop are made in one transaction (a micro-batch, as the
+decisions are: :class:`~greenci.service.batching.Batcher`), and each request is answered once that commit
+returned. Under load a flush carries tens of jobs; alone, a request waits for its own commit only. Nothing
+is answered before it is stored. When a batch fails, each of its writes is tried again alone, so only the
+write that cannot be made fails, with the reason.
+
+Why on the event loop rather than a thread of its own: a commit here is a fraction of a millisecond of
+work, but a writer thread had to win the GIL back from the busy event loop at every call into the
+database driver; at 500 requests/s a batch waited 10-60 ms for it. Sync endpoints (worker threads) hand
+their writes to the loop with :meth:`JobWriter.run_from_thread`.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.from_thread
 import sqlalchemy as sa
 
+from greenci.service.batching import Batcher
 from greenci.service.store import JobStore, NewJob, StoredJob
 
 __all__ = ["JobWriter"]
@@ -29,19 +34,17 @@ __all__ = ["JobWriter"]
 logger = logging.getLogger("greenci.service")
 
 Stored = tuple[StoredJob, bool]
-_STOP = object()
 
 
 @dataclass(frozen=True)
 class _Write:
-    op: Callable[[sa.Connection], Any] | None  # None: ``new`` is stored (all of a batch's in one executemany)
-    future: Future[Any]
+    op: Callable[[sa.Connection], Any] | None  # None: ``new`` is stored (all of a batch's in one statement)
     new: NewJob | None = None  # a new job (its reservation is released once it is committed)
 
 
 class JobWriter:
-    """Makes the writes handed to :meth:`submit` and :meth:`run` in batches of up to ``max_batch``, on its
-    own thread, one transaction per batch.
+    """Makes the writes awaited through :meth:`submit` and :meth:`run` in batches of up to ``max_batch``,
+    one transaction per batch.
 
     ``on_stored(new)`` runs after each batch, with its new jobs (the service releases the runner
     reservations it held in memory for them: the store has them now, or never will).
@@ -49,76 +52,49 @@ class JobWriter:
 
     def __init__(self, store: JobStore, *, max_batch: int = 256,
                  on_stored: Callable[[list[NewJob]], None] | None = None) -> None:
-        self.store, self.max_batch, self.on_stored = store, max_batch, on_stored
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        self.store, self.on_stored = store, on_stored
+        # a lock of its own: no other thread runs this batcher's writes
+        self._batches: Batcher[_Write, Any] = Batcher(self._write, threading.Lock(), max_batch=max_batch)
         self._stopped = False
-        self.batches = 0  # transactions committed, and the writes they held
-        self.written = 0
 
-    def submit(self, new: NewJob) -> Future[Stored]:
-        """Store ``new``; the future holds ``(job, created)`` once committed, or the error that failed it."""
-        return self._put(_Write(None, Future(), new))
+    @property
+    def batches(self) -> int:
+        """Transactions made (batches of writes)."""
+        return self._batches.batches
 
-    def run(self, op: Callable[[sa.Connection], Any]) -> Future[Any]:
-        """Run ``op(connection)`` in the next batch's transaction; the future holds what it returned."""
-        return self._put(_Write(op, Future()))
+    @property
+    def written(self) -> int:
+        """Writes handed to those transactions."""
+        return self._batches.items
 
-    def _put(self, write: _Write) -> Future[Any]:
+    async def submit(self, new: NewJob) -> Stored:
+        """Store ``new``: ``(job, created)`` once committed (``created`` False: its key was stored before)."""
+        return await self._put(_Write(None, new))
+
+    async def run(self, op: Callable[[sa.Connection], Any]) -> Any:
+        """Run ``op(connection)`` in the next batch's transaction; what it returned, once committed."""
+        return await self._put(_Write(op))
+
+    def run_from_thread(self, op: Callable[[sa.Connection], Any]) -> Any:
+        """:meth:`run`, from a worker thread of the event loop (a sync endpoint)."""
+        return anyio.from_thread.run(self.run, op)
+
+    async def _put(self, write: _Write) -> Any:
         if self._stopped:
-            write.future.set_exception(RuntimeError("the service is shutting down: retry the request"))
-            return write.future
-        self._ensure_started()
-        self._queue.put(write)
-        return write.future
+            raise RuntimeError("the service is shutting down: retry the request")
+        return await self._batches.submit(write)
 
-    def stop(self, timeout_s: float = 30.0) -> None:
-        """Make the writes queued, then end the thread."""
+    def stop(self) -> None:
+        """Take no more writes (the ones queued are made in the loop's next turns)."""
         self._stopped = True
-        if self._thread is not None:
-            self._queue.put(_STOP)
-            self._thread.join(timeout_s)
 
-    def _ensure_started(self) -> None:
-        if self._thread is None:
-            with self._start_lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._loop, name="greenci-job-writer", daemon=True)
-                    self._thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            batch: list[_Write] = []
-            stop = first is _STOP
-            if not stop:
-                batch.append(first)  # type: ignore[arg-type]
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                    continue
-                batch.append(item)  # type: ignore[arg-type]
-            if batch:
-                self._write(batch)
-            if stop and self._queue.empty():
-                return
-
-    def _write(self, batch: list[_Write]) -> None:
-        results = self._commit(batch)
+    def _write(self, batch: Sequence[_Write]) -> list[Any]:
+        results = self._commit(list(batch))
         if self.on_stored is not None:
             new = [w.new for w in batch if w.new is not None]
             if new:
                 self.on_stored(new)
-        for write, result in zip(batch, results, strict=True):
-            if isinstance(result, _Failed):
-                write.future.set_exception(result.error)
-            else:
-                write.future.set_result(result)
+        return [r.error if isinstance(r, _Failed) else r for r in results]
 
     def _commit(self, batch: list[_Write]) -> list[Any]:
         """The results of the writes, made in one transaction; when it fails, each write alone."""
@@ -128,13 +104,11 @@ class JobWriter:
                 # batch: its id is known only once it is answered), then the other writes in order
                 stored = iter(self.store.insert_many_in(c, [w.new for w in batch if w.new is not None]))
                 results = [next(stored) if w.op is None else w.op(c) for w in batch]
-        except Exception as exc:  # noqa: BLE001 - the requests get the reason; the thread goes on
+        except Exception as exc:  # noqa: BLE001 - the requests get the reason; the writer goes on
             if len(batch) == 1:
                 logger.error("a write to the job store failed: %s", exc)
                 return [_Failed(exc)]
             return [self._commit([w])[0] for w in batch]
-        self.batches += 1
-        self.written += len(batch)
         return results
 
 
