@@ -55,7 +55,7 @@ def test_overbooking_counts_the_excess_busy_and_says_so() -> None:
     assert pe.overbooked_node_s.tolist() == [2 * 3600]
     assert pe.max_concurrent.tolist() == [3] and pe.overbooked == {"GB": True}
     text = " ".join(pe.notes)
-    assert "overbooks the pool of GB (3 jobs at once, 1 runners)" in text
+    assert "overbooks the pool of GB (3 jobs at once, 1 runners)" in text and "(2.00 in all)" in text
     assert "FR ran without a pool" in text
     assert pe.total_kwh == pytest.approx((3 * 3600 * 30 + 3600 * 10) / 3.6e6)
 
@@ -106,7 +106,16 @@ def test_bad_placements_are_refused() -> None:
     pools = PoolSet((RunnerPool("GB", 1, 1.0, 2.0),), "synthetic")
     with pytest.raises(InputError, match="index the grid"):
         pool_energy(np.array([2]), np.array([float(T0)]), np.array([60.0]), pools, grid)
-    with pytest.raises(InputError, match="not inside the intensity data"):
-        pool_energy(np.array([0]), np.array([float(T0)]), np.array([7200.0]), pools, grid)
+    with pytest.raises(InputError, match="outside the intensity data"):
+        pool_energy(np.array([0]), np.array([float(T0 + 7200)]), np.array([60.0]), pools, grid)
     with pytest.raises(InputError, match="durations >= 0"):
         pool_energy(np.array([0]), np.array([float(T0)]), np.array([-1.0]), pools, grid)
+
+
+def test_runs_past_the_data_are_cut_and_said() -> None:
+    grid = _grid([[100.0], [100.0]])
+    pools = PoolSet((RunnerPool("GB", 1, 0.0, 36.0),), "synthetic")
+    pe = pool_energy(np.array([0]), np.array([float(T0 + 1800)]), np.array([7200.0]), pools, grid)
+    np.testing.assert_allclose(pe.busy_node_s, [[1800.0]])
+    assert "1.50 node-hours of runs outside the intensity data" in pe.notes[0]
+    assert pe.total_g == pytest.approx(1800 * 36 / 3.6e6 * 100)

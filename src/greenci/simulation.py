@@ -19,6 +19,8 @@ from greenci.scheduling import eligibility as el
 from greenci.scheduling.chains import inferred_needs, needs_broken
 from greenci.scheduling.context import ORACLE_NAME, Context, forecast_surface, needed_horizon_h
 from greenci.scheduling.kernel import ActualSurface
+from greenci.scheduling.pool_energy import PoolEnergy, job_intervals, pool_energy
+from greenci.scheduling.pools import PoolSet
 from greenci.scheduling.strategies import Placement, Strategy, accounted_emissions_g
 from greenci.timeutil import iso
 
@@ -75,6 +77,9 @@ class SimulationResult:
     emissions_by_job: dict[str, np.ndarray] = field(default_factory=dict)
     by_repo: dict[str, dict[str, float]] = field(default_factory=dict)  # repo -> strategy -> emissions_g
     jobs_by_repo: dict[str, int] = field(default_factory=dict)
+    #: the runner pools assumed (None: unlimited capacity, no pool energy) and each strategy's pool energy
+    pools: PoolSet | None = None
+    pool_energy: dict[str, PoolEnergy] = field(default_factory=dict)
 
     def by_name(self, name: str) -> StrategyResult:
         for s in self.strategies:
@@ -86,8 +91,12 @@ class SimulationResult:
 def simulate(jobs: JobTable, grid: IntensityGrid, strategies: Sequence[Strategy], *, forecast: str = "ridge",
              duration_model: DurationModel | None = None, horizon_h: float | None = None,
              keep_placements: bool = False, notes: Sequence[str] = (),
-             progress: Callable[[int, int], None] | None = None) -> SimulationResult:
-    """Replay ``jobs`` on ``grid`` through ``strategies``; the first strategy named round-robin is the baseline."""
+             progress: Callable[[int, int], None] | None = None, pools: PoolSet | None = None) -> SimulationResult:
+    """Replay ``jobs`` on ``grid`` through ``strategies``; the first strategy named round-robin is the baseline.
+
+    ``pools``: the runner pools the fleet has; each strategy's placement is then also accounted as pool
+    energy (busy and idle nodes) over one span common to all strategies, so that they compare fairly.
+    """
     if len(jobs) == 0:
         raise InputError("the trace has no jobs: check the trace file and the start/days span")
     if not strategies:
@@ -117,6 +126,7 @@ def simulate(jobs: JobTable, grid: IntensityGrid, strategies: Sequence[Strategy]
     base = next((r for r in results if r.name == "round-robin"), None)
     if base is not None and base.emissions_g > 0:
         results = [_with_reduction(r, 1.0 - r.emissions_g / base.emissions_g) for r in results]
+    energy = _pool_energies(jobs, grid, placements, pools) if pools is not None else {}
     err = estimate_error(jobs, ctx.estimates)
     repos, repo_code = np.unique(jobs.repo.astype(str), return_inverse=True)
     by_repo = {str(r): {} for r in repos}
@@ -135,7 +145,19 @@ def simulate(jobs: JobTable, grid: IntensityGrid, strategies: Sequence[Strategy]
         placements=placements if keep_placements else {},
         emissions_by_job=grams_by if keep_placements else {},
         by_repo=by_repo, jobs_by_repo={str(r): int(c) for r, c in zip(repos, counts, strict=True)},
+        pools=pools, pool_energy=energy,
     )
+
+
+def _pool_energies(jobs: JobTable, grid: IntensityGrid, placements: dict[str, Placement],
+                   pools: PoolSet) -> dict[str, PoolEnergy]:
+    """Each placement's pool energy over one span: the first arrival to the last end of any strategy."""
+    step = grid.step_s
+    last = max(float(job_intervals(p.region, p.start_s, jobs.duration_s, step, p.segments)[2].max())
+               for p in placements.values())
+    span = (float(jobs.submitted_s.min()), last)
+    return {name: pool_energy(p.region, p.start_s, jobs.duration_s, pools, grid, segments=p.segments, span_s=span)
+            for name, p in placements.items()}
 
 
 def _check_coverage(jobs: JobTable, grid: IntensityGrid) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from greenci.errors import ConfigError
+from greenci.errors import ConfigError, InputError
 from greenci.outputs import atomic_path, write_text
 from greenci.simulation import SimulationResult
 
@@ -36,6 +36,8 @@ def provenance(result: SimulationResult) -> list[str]:
         lines.append("deadline misses count runs whose runtime is known; runs whose recorded runtime was implausible "
                      "and capped ended late too, shown apart as '+N capped' ("
                      + ", ".join(f"{k}: {v}" for k, v in late.items()) + "): their true runtime is unknown")
+    for name, pe in result.pool_energy.items():
+        lines += [f"pools under {name}: {n}" for n in pe.notes]
     return lines + list(result.notes)
 
 
@@ -52,7 +54,7 @@ def simulation_json(result: SimulationResult, reference: dict[str, float] | None
         if generated and s.name in generated:
             row["generated_runs_reduction"] = generated[s.name]
         rows.append(row)
-    return {
+    doc: dict[str, Any] = {
         "strategies": rows, "regions": list(result.regions), "jobs": result.jobs,
         "span": {"first_arrival": result.span[0], "last_arrival": result.span[1]},
         "forecast": result.forecast, "synthetic_intensity": result.synthetic_intensity,
@@ -64,6 +66,59 @@ def simulation_json(result: SimulationResult, reference: dict[str, float] | None
                           "reduction_vs_round_robin": _reductions(per)}
                          for repo, per in result.by_repo.items()],
     }
+    if result.pools is not None:
+        doc["pools"] = pools_json(result)
+        for row in rows:
+            if row["name"] in result.pool_energy:
+                row["pool"] = pool_row(result, row["name"])
+    return doc
+
+
+def pools_json(result: SimulationResult) -> dict[str, Any]:
+    """The pools a replay assumed (only when it was given pools)."""
+    if result.pools is None:
+        raise InputError("this replay was given no pools: replay with pools (simulate --pools FILE)", field="pools")
+    return {"source": result.pools.source, "synthetic": result.pools.source == "synthetic",
+            "regions": {p.region: {"runners": p.runners, "idle_w": p.idle_w, "busy_w": p.busy_w,
+                                   "start_s": p.start_s, "start_kwh": p.start_kwh, "min_runners": p.min_runners}
+                        for p in result.pools.pools},
+            "unlimited_regions": [r for r in result.regions if result.pools.get(r) is None]}
+
+
+def pool_row(result: SimulationResult, name: str) -> dict[str, Any]:
+    """One strategy's pool energy: node-hours busy and idle, kWh, gCO2eq, peak jobs vs runners, waits."""
+    pe = result.pool_energy[name]
+    s = result.by_name(name)
+    return {"busy_node_h": pe.busy_node_h, "idle_node_h": pe.idle_node_h, "energy_kwh": pe.total_kwh,
+            "emissions_g": _num(pe.total_g), "wait_p50_s": _num(s.wait_p50_s), "wait_p95_s": _num(s.wait_p95_s),
+            "overbooked": any(pe.overbooked.values()),
+            "by_region": {r: {k: (_num(v) if isinstance(v, float) else v) for k, v in row.items()}
+                          for r, row in pe.by_region().items()}}
+
+
+def pool_table(result: SimulationResult) -> Any:
+    """Per strategy: the pools' node-hours, kWh and kgCO2eq, waits, and where jobs overbooked a pool."""
+    from rich.table import Table
+
+    if result.pools is None:
+        raise InputError("this replay was given no pools: replay with pools (simulate --pools FILE)", field="pools")
+    title = f"Runner pools ({result.pools.source}): busy and idle nodes"
+    if result.pools.source == "synthetic" or result.synthetic_intensity or result.synthetic_jobs:
+        title += " — SYNTHETIC input"
+    table = Table(title=title, caption="overbooked: most jobs at once / runners, where above the pool's runners")
+    for c in ("strategy", "node-h busy", "node-h idle", "pool kWh", "pool kgCO2eq", "wait P50", "wait P95",
+              "overbooked"):
+        table.add_column(c, justify="left" if c in ("strategy", "overbooked") else "right")
+    for s in result.strategies:
+        pe = result.pool_energy.get(s.name)
+        if pe is None:
+            continue
+        hot = [f"{r} {int(m)}/{int(c)}" for r, m, c in zip(pe.regions, pe.max_concurrent, pe.capacity, strict=True)
+               if m > c]
+        table.add_row(s.name, f"{pe.busy_node_h:,.1f}", f"{pe.idle_node_h:,.1f}", f"{pe.total_kwh:,.2f}",
+                      f"{pe.total_g / 1000:,.3f}", _dur(s.wait_p50_s), _dur(s.wait_p95_s),
+                      ", ".join(hot) if hot else "no")
+    return table
 
 
 def _timeline_index(n: int, points: int) -> np.ndarray:
@@ -189,7 +244,7 @@ def _dur(seconds: float) -> str:
 
 
 def write_outputs(result: SimulationResult, outdir: Path, reference: dict[str, float] | None = None) -> list[Path]:
-    """summary.json, strategies.csv, timeline.csv, placements (Parquet, else CSV) and figure2.png."""
+    """summary.json, strategies.csv, pools.csv (given pools), timeline.csv, placements (Parquet or CSV), figure2.png."""
     import json
 
     import pandas as pd
@@ -203,6 +258,14 @@ def write_outputs(result: SimulationResult, outdir: Path, reference: dict[str, f
     with atomic_path(outdir / "strategies.csv") as tmp:
         flat.to_csv(tmp, index=False)
     written.append(outdir / "strategies.csv")
+    if result.pool_energy:
+        synthetic = result.synthetic_intensity or result.synthetic_jobs or (
+            result.pools is not None and result.pools.source == "synthetic")
+        pool_rows = [{"strategy": name, "region": r, **row, "synthetic_input": synthetic}
+                     for name, pe in result.pool_energy.items() for r, row in pe.by_region().items()]
+        with atomic_path(outdir / "pools.csv") as tmp:
+            pd.DataFrame(pool_rows).to_csv(tmp, index=False)
+        written.append(outdir / "pools.csv")
     tl = result.timeline
     frame = {"time_utc": pd.to_datetime(tl.times).strftime("%Y-%m-%dT%H:%M:%SZ")}
     for name in tl.running:

@@ -71,6 +71,9 @@ def simulate(
     strategies: str = typer.Option(_STUDY_STRATEGIES, help="Comma-separated strategies."),
     buffer_h: float = typer.Option(6.0, "--buffer-h", help="Buffer of 'oracle' and 'greenci' without a suffix."),
     capacity: int | None = typer.Option(None, help="Concurrent runners per region for greenci (default: unlimited)."),
+    pools: Path | None = typer.Option(None, "--pools", help="Runner pools per region (YAML or JSON, see "
+                                                            "examples/pools.yaml): capacity, and pool energy "
+                                                            "(busy and idle nodes) for every strategy."),
     wait_price: float = typer.Option(0.0, help="greenci: g per kWh-hour a wait must save to be worth it."),
     min_saving_g: float = typer.Option(0.0, "--min-saving-g", help="greenci: run now when waiting saves less."),
     delay_user_triggered: list[str] | None = typer.Option(None, "--delay-user-triggered", help=_DELAY_HELP),
@@ -110,12 +113,23 @@ def simulate(
                          "or leave them out")
     if sweep and out is not None:
         raise InputError("-o writes a replay's outputs; a --sweep prints its table (or --format json): leave -o out")
+    if pools is not None and capacity is not None:
+        raise InputError("--capacity and --pools both size the runners: give --capacity N (one size for every "
+                         "region) or --pools FILE (per region), not both", field=("capacity", "pools"))
+    if pools is not None and sweep:
+        raise InputError("--pools applies to a replay, not to --sweep: leave one of them out", field="pools")
+    pool_set = None
+    if pools is not None:
+        from greenci.scheduling.pools import read_pools
+
+        pool_set = read_pools(pools)
     names = tuple(n.strip() for n in strategies.split(",") if n.strip())
     request = ReplayRequest(
         study=study, trace=tuple(trace or ()), intensity=tuple(intensity or ()), regions=_regions(regions),
         start=start, days=days, strategies=names, buffer_h=buffer_h, capacity=capacity,
         wait_price_g_per_kwh_h=wait_price, forecast=forecast, seed=seed, align_to=align_to, implausible=implausible,
-        nightly_tz=nightly_tz, rules=_rules(delay_user_triggered, min_saving_g), keep_placements=out is not None)
+        nightly_tz=nightly_tz, rules=_rules(delay_user_triggered, min_saving_g), keep_placements=out is not None,
+        pools=pool_set)
     if sweep:
         _sweep(request, region_set or [], buffers, seeds, scheduler, output_format)
         return
@@ -130,6 +144,7 @@ def simulate(
 def _render_replay(outcome: Any, out: Path | None, output_format: OutputFormat) -> None:
     from greenci.simulation_report import (
         load_table,
+        pool_table,
         repo_table,
         simulation_json,
         simulation_table,
@@ -152,6 +167,8 @@ def _render_replay(outcome: Any, out: Path | None, output_format: OutputFormat) 
     console.print(simulation_table(result, outcome.reference, outcome.generated))
     if len(result.by_repo) > 1:
         console.print(repo_table(result))
+    if result.pools is not None:
+        console.print(pool_table(result))
     console.print(load_table(result))
     console.print(timeline_table(result))
 

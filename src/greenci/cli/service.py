@@ -99,6 +99,8 @@ def serve(
     workers: int = typer.Option(1, help="Worker processes (they share the store; each runs a dispatcher)."),
     capacity: list[str] | None = typer.Option(None, help="Runners of a region, REGION=N (repeatable); a region "
                                                          "not named has no limit."),
+    pools: Path | None = typer.Option(None, "--pools", help="Runner pools per region (YAML or JSON, the file "
+                                                            "simulate --pools reads); instead of --capacity."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request (off by default: at a "
                                                                 "thousand decisions a second it is mostly noise)."),
 ) -> None:
@@ -118,15 +120,10 @@ def serve(
     check_folder(data_dir, field="--data-dir")
     from greenci.bounds import check_range
     check_range(buffer_h, field="--buffer-h", low=0, high=7 * 24, unit="h")
-    pools: dict[str, int] = {}
-    for spec in capacity or []:
-        region, eq, count = spec.partition("=")
-        if not eq or not region.strip() or not count.strip().isdigit() or int(count) < 1:
-            raise InputError(f"--capacity {spec!r} must be REGION=N with N >= 1, e.g. GB=4")
-        pools[region.strip()] = int(count)
+    runners = service_capacity(capacity, pools)
     settings = ServiceSettings(data_dir=data_dir, database_url=db, regions=names, intensity=tuple(intensity or ()),
                                source=source, forecast=forecast, buffer_h=buffer_h, history=tuple(history or ()),
-                               auth=not no_auth, capacity=pools)
+                               auth=not no_auth, capacity=runners)
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=access_log)
         return
@@ -195,3 +192,21 @@ def jobs_cancel(job_id: str = typer.Argument(..., help="The job's id."), url: st
                 token: str | None = _TOKEN) -> None:
     """Cancel a scheduled job (one already dispatched or running cannot be)."""
     typer.echo(_line(_call("DELETE", url, token, f"/v1/jobs/{job_id}")))  # type: ignore[arg-type]
+
+
+def service_capacity(capacity: list[str] | None, pools: Path | None) -> dict[str, int]:
+    """Runners per region from ``--capacity REGION=N`` options or a ``--pools`` file (not both)."""
+    if capacity and pools is not None:
+        raise InputError("--capacity and --pools both size the runners: give --capacity REGION=N... or --pools FILE, "
+                         "not both", field=("capacity", "pools"))
+    if pools is not None:
+        from greenci.scheduling.pools import read_pools
+
+        return read_pools(pools).sizes()
+    runners: dict[str, int] = {}
+    for spec in capacity or []:
+        region, eq, count = spec.partition("=")
+        if not eq or not region.strip() or not count.strip().isdigit() or int(count) < 1:
+            raise InputError(f"--capacity {spec!r} must be REGION=N with N >= 1, e.g. GB=4")
+        runners[region.strip()] = int(count)
+    return runners

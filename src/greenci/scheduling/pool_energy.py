@@ -22,6 +22,7 @@ import numpy as np
 from greenci.errors import InputError
 from greenci.grid import IntensityGrid
 from greenci.scheduling.pools import PoolSet
+from greenci.timeutil import iso
 
 __all__ = ["PoolEnergy", "job_intervals", "max_concurrent", "pool_energy", "slot_busy_s"]
 
@@ -192,12 +193,19 @@ def pool_energy(region: np.ndarray, start_s: np.ndarray, duration_s: np.ndarray,
     spans = [float(span_s[0]), float(span_s[1])] if span_s is not None else []
     lo, hi = min(ends[:1] + spans[:1]), max(ends[1:] + spans[1:])
     g0 = grid.start_s
+    g1 = g0 + grid.n_slots * step
+    if lo >= g1 or hi <= g0:
+        raise InputError(f"the jobs' runs ({iso(int(lo))} .. {iso(int(hi))}) are outside the intensity data "
+                         f"({iso(grid.start)} .. {iso(grid.end)}): give intensity covering them", field="intensity")
+    if lo < g0 or hi > g1:  # runs past the data's end (a long delay): their part outside is not counted
+        cut = float(np.sum(np.clip(e_all, None, g0) - np.clip(b_all, None, g0))
+                    + np.sum(np.clip(e_all, g1, None) - np.clip(b_all, g1, None)))
+        notes.append(f"{cut / 3600.0:,.2f} node-hours of runs outside the intensity data ({iso(grid.start)} .. "
+                     f"{iso(grid.end)}) are not in the pool energy: give intensity covering every run")
+        b_all, e_all = np.clip(b_all, g0, g1), np.clip(e_all, g0, g1)
+        lo, hi = max(lo, float(g0)), min(hi, float(g1))
     first = int(np.floor((lo - g0) / step))
-    last = max(int(np.ceil((hi - g0) / step)), first + 1)
-    if first < 0 or last > grid.n_slots:
-        raise InputError(f"the pools' span ({first} .. {last} slots from the grid's start) is not inside the "
-                         f"intensity data ({grid.n_slots} slots): give intensity covering every job's run",
-                         field="intensity")
+    last = min(max(int(np.ceil((hi - g0) / step)), first + 1), grid.n_slots)
     n_slots = last - first
     code = np.full(len(grid.regions), -1, dtype=np.int64)
     code[pooled] = np.arange(len(pooled))
@@ -219,9 +227,8 @@ def pool_energy(region: np.ndarray, start_s: np.ndarray, duration_s: np.ndarray,
     hot = [f"{n} ({int(m)} jobs at once, {int(c)} runners)" for n, m, c in zip(names, peak, caps, strict=True)
            if m > c]
     if hot:
-        notes.append(f"the placement overbooks the pool of {', '.join(hot)}: the excess "
-                     f"({over.sum() / 3600.0:,.1f} node-hours beyond the runners) is counted as busy, idle never "
-                     "below zero")
+        notes.append(f"the placement overbooks the pool of {', '.join(hot)}: busy node-hours above the runners' "
+                     f"hours in a slot ({over.sum() / 3600.0:,.2f} in all) are counted as busy, idle never below zero")
     gaps = int(np.sum(np.isnan(intensity) & (energy > 0)))
     if gaps:
         notes.append(f"{gaps:,} pool slots fall in intensity gaps: their energy is counted, their gCO2eq is not")

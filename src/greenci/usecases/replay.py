@@ -9,7 +9,7 @@ result (the same strategies on generated runs, for side-by-side reading) never b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from greenci.forecast import FORECASTERS
 from greenci.grid import IntensityGrid, IntensitySeries
 from greenci.jobs import JobTable
 from greenci.scheduling.eligibility import EligibilityRules
+from greenci.scheduling.pools import PoolSet
 from greenci.scheduling.strategies import Strategy, make_strategy
 from greenci.simulation import SimulationResult, simulate
 from greenci.study import HISTORY_DAYS, STUDY_REDUCTIONS, STUDY_REGIONS, STUDY_STRATEGIES, study_runs
@@ -58,6 +59,9 @@ class ReplayRequest:
     nightly_tz: str | None = None
     rules: EligibilityRules = field(default_factory=EligibilityRules)
     keep_placements: bool = False
+    #: runner pools per region (read by the caller from a pools file): greenci keeps within them, and every
+    #: strategy's placement is accounted as pool energy (busy and idle nodes); None: unlimited, no pool energy
+    pools: PoolSet | None = None
 
     def __post_init__(self) -> None:
         if self.study == bool(self.trace):
@@ -74,6 +78,9 @@ class ReplayRequest:
         if self.capacity is not None and self.capacity < 1:
             raise InputError(f"capacity {self.capacity} must be at least 1 runner per region (or left out for "
                              "no limit)", field="capacity")
+        if self.capacity is not None and self.pools is not None:
+            raise InputError("capacity and pools both size the runners: give --capacity N (the same for every "
+                             "region) or --pools FILE (per region), not both", field=("capacity", "pools"))
         if self.implausible not in IMPLAUSIBLE_POLICIES:
             raise InputError(f"implausible {self.implausible!r} must be one of {', '.join(IMPLAUSIBLE_POLICIES)}",
                              field="implausible")
@@ -88,8 +95,31 @@ class ReplayRequest:
         if len(set(self.regions)) != len(self.regions):
             raise InputError(f"regions repeat: {', '.join(self.regions)}: list each once", field="regions")
 
+    def strategy_capacity(self) -> int | Mapping[str, int] | None:
+        """What the strategies are limited to: ``capacity``, or the pools' sizes per region.
+
+        Pools of one size in every replayed region are passed as that one number (what every version of
+        ``make_strategy`` takes); pools that differ, or leave a region unlimited, as the region -> runners map.
+        """
+        if self.pools is None:
+            return self.capacity
+        sizes = self.pools.sizes()
+        uniform = set(sizes.values())
+        if len(uniform) == 1 and set(self.regions) <= set(sizes):
+            return uniform.pop()
+        return {r: n for r, n in sizes.items() if r in self.regions}
+
+    def capacity_note(self) -> str:
+        """Which capacity the replay assumes, for its provenance ("unlimited" is said so)."""
+        if self.pools is not None:
+            return self.pools.describe() + "; pool energy counts busy and idle nodes of every strategy"
+        if self.capacity is not None:
+            return (f"capacity: greenci keeps within {self.capacity} runners per region; the other strategies "
+                    "assume unlimited runners")
+        return "capacity: unlimited runners in every region (no pools given)"
+
     def build_strategies(self) -> list[Strategy]:
-        return [make_strategy(n, default_buffer_h=self.buffer_h, capacity=self.capacity,
+        return [make_strategy(n, default_buffer_h=self.buffer_h, capacity=self.strategy_capacity(),
                               wait_price_g_per_kwh_h=self.wait_price_g_per_kwh_h, nightly_time_zone=self.nightly_tz,
                               rules=self.rules) for n in self.strategies]
 
@@ -111,7 +141,7 @@ def replay(request: ReplayRequest, *, read_series: ReadSeries | None = None,
     strategies = request.build_strategies()
     jobs, grid = replay_inputs(request, read)
     result = simulate(jobs, grid, strategies, forecast=request.forecast, keep_placements=request.keep_placements,
-                      progress=progress)
+                      progress=progress, pools=request.pools, notes=(request.capacity_note(),))
     generated, notes = None, ()
     if request.trace:  # the reproduction on generated runs, same regions and forecast, for side-by-side reading
         generated, notes = _generated_side_by_side(request, strategies, read, jobs)
