@@ -114,46 +114,49 @@ def slot_busy_s(row: np.ndarray, begin_s: np.ndarray, end_s: np.ndarray, n_rows:
                 n_slots: int) -> np.ndarray:
     """Busy seconds per row and slot of ``[t0 + k*step, t0 + (k+1)*step)``: each interval split pro rata.
 
-    Vectorised: a partial first and last slot by ``np.add.at``, the full slots between by a difference
+    Vectorised: the partial first and last slots by ``np.bincount``, the full slots between by a difference
     array and a cumulative sum. Intervals must lie inside ``[t0, t0 + n_slots*step]``.
     """
-    out = np.zeros((n_rows, n_slots + 1), dtype=np.float64)
+    width = n_slots + 1
+    size = n_rows * width
     if row.size == 0:
-        return out[:, :n_slots]
+        return np.zeros((n_rows, n_slots), dtype=np.float64)
     b = (begin_s - t0_s) / step_s  # in slots
     e = (end_s - t0_s) / step_s
     a = np.floor(b).astype(np.int64)
-    z = np.ceil(e).astype(np.int64) - 1  # last slot touched
-    z = np.maximum(z, a)
+    z = np.maximum(np.ceil(e).astype(np.int64) - 1, a)  # the last slot touched
     one = a == z
-    flat = out.reshape(-1)
-    width = n_slots + 1
-    np.add.at(flat, row[one] * width + a[one], (e[one] - b[one]) * step_s)
-    many = ~one
-    r, am, zm, bm, em = row[many], a[many], z[many], b[many], e[many]
-    np.add.at(flat, r * width + am, (am + 1 - bm) * step_s)  # the first slot's part
-    np.add.at(flat, r * width + zm, (em - zm) * step_s)  # the last slot's part
-    diff = np.zeros((n_rows, n_slots + 1), dtype=np.float64)
-    dflat = diff.reshape(-1)
-    np.add.at(dflat, r * width + am + 1, float(step_s))  # full slots a+1 .. z-1
-    np.add.at(dflat, r * width + zm, -float(step_s))
-    out += np.cumsum(diff, axis=1)
-    return out[:, :n_slots]
+    base = row * width
+    # the first slot's part (all of the run when it stays in one slot) and the last slot's part
+    first_part = np.where(one, e - b, a + 1 - b) * step_s
+    last_part = np.where(one, 0.0, e - z) * step_s
+    out = np.bincount(base + a, weights=first_part, minlength=size)
+    out += np.bincount(base + z, weights=last_part, minlength=size)
+    many = ~one  # full slots a+1 .. z-1: +step from a+1, -step from z (a difference array)
+    diff = np.bincount(base[many] + a[many] + 1, minlength=size).astype(np.float64)
+    diff -= np.bincount(base[many] + z[many], minlength=size)
+    out += np.cumsum(diff.reshape(n_rows, width), axis=1).reshape(-1) * step_s
+    return out.reshape(n_rows, width)[:, :n_slots]
 
 
 def max_concurrent(row: np.ndarray, begin_s: np.ndarray, end_s: np.ndarray, n_rows: int) -> np.ndarray:
-    """The most intervals open at one instant, per row (an end at t and a start at t do not overlap)."""
-    if row.size == 0:
-        return np.zeros(n_rows, dtype=np.int64)
-    live = end_s > begin_s
-    row, begin_s, end_s = row[live], begin_s[live], end_s[live]
-    rows = np.r_[row, row]
-    times = np.r_[begin_s, end_s]
-    kind = np.r_[np.ones(row.size, np.int64), np.zeros(row.size, np.int64)]  # 0: end, sorts first at a tie
-    order = np.lexsort((kind, times, rows))
-    running = np.cumsum(np.where(kind[order] == 1, 1, -1))  # every row's starts and ends cancel: no reset needed
+    """The most intervals open at one instant, per row (an end at t and a start at t do not overlap).
+
+    At each start: starts so far minus ends so far in its row, from two sorts on (row, time) keys.
+    """
     out = np.zeros(n_rows, dtype=np.int64)
-    np.maximum.at(out, rows[order], running)
+    live = end_s > begin_s
+    if not live.any():
+        return out
+    row, begin_s, end_s = row[live], begin_s[live], end_s[live]
+    lo = float(begin_s.min())
+    gap = float(end_s.max()) - lo + 1.0  # rows apart by more than any time: one sorted key per (row, time)
+    starts = np.sort(row * gap + (begin_s - lo))
+    ends = np.sort(row * gap + (end_s - lo))
+    open_ = np.searchsorted(starts, starts, side="right") - np.searchsorted(ends, starts, side="right")
+    rows_sorted = np.floor(starts / gap).astype(np.int64)
+    firsts = np.flatnonzero(np.r_[True, rows_sorted[1:] != rows_sorted[:-1]])
+    out[rows_sorted[firsts]] = np.maximum.reduceat(open_, firsts)
     return out
 
 
