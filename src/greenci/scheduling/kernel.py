@@ -162,6 +162,40 @@ def choose(surface: ActualSurface | ForecastSurface, *, arrival: np.ndarray, dur
     return Choice(region, start, expected, decided)
 
 
+def candidate_costs(surface: ActualSurface | ForecastSurface, *, arrival: np.ndarray, duration: np.ndarray,
+                    max_wait: np.ndarray, allowed: np.ndarray | None,
+                    wait_price_per_slot: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Every candidate's cost for ranking: ``(cand (J, W), cost (J, W * R))``, start-major (``w * R + r``).
+
+    ``cost`` is g per kW over the run plus ``wait_price_per_slot`` per slot waited; ``inf`` marks a
+    candidate that does not exist (padding), is not allowed, has unknown intensity or an unknown duration.
+    Capacity-aware placement walks these rankings; :func:`choose` is their argmin without capacity.
+    """
+    arrival = np.asarray(arrival, dtype=np.float64)
+    duration = np.asarray(duration, dtype=np.float64)
+    n = arrival.size
+    cand = candidate_starts(arrival, max_wait)
+    width = cand.shape[1]
+    n_regions = surface.n_regions
+    out = np.empty((n, width * n_regions))
+    chunk = max(1, _MAX_CELLS // max(1, n_regions * width))
+    for a in range(0, n, chunk):
+        b = min(a + chunk, n)
+        c = cand[a:b]
+        issue = np.floor(arrival[a:b] + 1e-9).astype(np.int64)
+        pad = np.isnan(c) | ~np.isfinite(duration[a:b, None])
+        t0 = np.where(pad, 0.0, c)
+        t1 = np.where(pad, 0.0, c + np.nan_to_num(duration[a:b, None]))
+        cost = surface.all_regions(issue[:, None], t0, t1)  # (J, W, R)
+        if wait_price_per_slot:
+            cost = cost + (wait_price_per_slot * (t0 - arrival[a:b, None]))[:, :, None]
+        bad = np.isnan(cost) | pad[:, :, None]
+        if allowed is not None:
+            bad |= ~allowed[a:b, None, :]
+        out[a:b] = np.where(bad, np.inf, cost).reshape(b - a, width * n_regions)
+    return cand, out
+
+
 def account(surface: ActualSurface, region: np.ndarray, start: np.ndarray, duration: np.ndarray) -> np.ndarray:
     """Actual integral (g per kW) of each job's run; raises if a run leaves the grid or meets a gap."""
     g = surface.integral(None, region, start, start + duration)

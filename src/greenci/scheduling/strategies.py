@@ -14,6 +14,22 @@
   unattended runs with a safety margin), an optional saving threshold and price on waiting, per-region
   runner capacity, and interruptible jobs in the cleanest slots of their window.
 
+Capacity (``capacity=``: one number for every region, or runners by region name, a region not named being
+unlimited) is respected by every strategy through one greedy (:mod:`greenci.scheduling.capacity`): in
+arrival order, each job takes its best-ranked candidate with a free runner for its whole run, else queues
+to the first slot boundary where one is free (the wait counts). Per strategy:
+
+- round-robin: its region at arrival; when that pool is full, the next region (cyclically) free at arrival;
+  else it queues. A queue knows when runners free, so runs hold their runners for their true duration.
+- location / LTS-b / oracle: their cheapest (region, start) with a free runner within ``b``, else queue;
+  runs hold runners for the estimate (oracle: the true duration); study cold starts act as round-robin.
+- greenci: its cheapest candidate within the job's window (the deadline's or the buffer's, fail-fast jobs
+  at arrival) with a free runner, else queue; ``pools`` (a service's) add their own capacity and the runners
+  earlier decisions reserved. Interruptible jobs are not split under capacity (they run whole).
+
+A job that capacity moved off its first choice says so (reason ``capacity``). Every candidate in a
+job's window meets its deadline, so a job misses it only when all of them were full.
+
 :data:`STRATEGIES` is the one registry; :func:`make_strategy` the one name parser (CLI, sweeps, replays).
 """
 
@@ -37,6 +53,7 @@ from greenci.jobs import (
     infer_nightly_deadlines,
 )
 from greenci.scheduling import eligibility as el
+from greenci.scheduling.capacity import Capacity, capacity_per_region, check_capacity, place_with_capacity
 from greenci.scheduling.context import Context
 from greenci.scheduling.kernel import ActualSurface, account, choose
 
@@ -86,17 +103,36 @@ def _round_robin_regions(n: int, n_regions: int, allowed: np.ndarray | None) -> 
     return region
 
 
+@dataclass
 class RoundRobin(Strategy):
-    """Region ``j mod R`` in arrival order, start at arrival: the study's baseline."""
+    """Region ``j mod R`` in arrival order, start at arrival: the study's baseline.
 
-    name = "round-robin"
+    Under ``capacity`` a full region sends the job to the next region free at arrival, else it queues
+    (see the module docstring); runs hold runners for their true duration, as a real queue sees them.
+    """
+
+    capacity: Capacity | None = None
+    name: str = "round-robin"
     uses_forecast = False
+
+    def __post_init__(self) -> None:
+        check_capacity(self.capacity)
 
     def place(self, jobs: JobTable, ctx: Context) -> Placement:
         n = len(jobs)
-        region = _round_robin_regions(n, len(ctx.regions), ctx.allowed_mask(jobs))
-        return Placement(self.name, region, jobs.submitted_s.astype(np.float64), np.full(n, np.nan),
-                         np.full(n, el.ROUND_ROBIN), np.zeros(n), jobs.submitted_s + jobs.duration_s)
+        allowed = ctx.allowed_mask(jobs)
+        region = _round_robin_regions(n, len(ctx.regions), allowed)
+        start = jobs.submitted_s.astype(np.float64)
+        reason = np.full(n, el.ROUND_ROBIN)
+        caps = capacity_per_region(self.capacity, ctx.regions)
+        if np.isfinite(caps).any():
+            res = place_with_capacity(ctx.forecast, arrival=ctx.arrival_slots(jobs), cost_duration=None,
+                                      hold_duration=jobs.duration_s / ctx.step_s, max_wait=np.zeros(n),
+                                      allowed=allowed, preferred=region, capacity=caps)
+            region, start = res.region, ctx.seconds(res.start_slot)
+            reason[res.moved] = el.CAPACITY
+        return Placement(self.name, region, start, np.full(n, np.nan), reason, np.zeros(n),
+                         jobs.submitted_s + jobs.duration_s)
 
 
 @dataclass
@@ -105,10 +141,12 @@ class LocationTimeShifting(Strategy):
 
     buffer_s: float = 0.0
     name: str = ""
+    capacity: Capacity | None = None  # runners per region (see the module docstring)
 
     def __post_init__(self) -> None:
         if self.buffer_s < 0:
             raise InputError(f"buffer {self.buffer_s} s must be >= 0")
+        check_capacity(self.capacity)
         if not self.name:
             self.name = "location" if self.buffer_s == 0 else f"lts-{self.buffer_s / 3600:g}"
 
@@ -128,12 +166,20 @@ class LocationTimeShifting(Strategy):
         start = arrival.copy()
         expected = np.full(n, np.nan)
         idx = np.flatnonzero(known)
-        if idx.size:
+        reason = np.where(known, el.SHIFTED, el.STUDY_COLD_START)
+        caps = capacity_per_region(self.capacity, ctx.regions)
+        if np.isfinite(caps).any():
+            # a cold start holds its runner for its true run: the queue sees when the runner frees
+            res = place_with_capacity(ctx.forecast, arrival=arrival, cost_duration=est / step,
+                                      hold_duration=np.where(known, est, jobs.duration_s) / step,
+                                      max_wait=max_wait / step, allowed=allowed, preferred=rr, capacity=caps)
+            region, start, expected = res.region, res.start_slot, res.expected_g_per_kw * jobs.power_kw
+            reason[res.moved] = el.CAPACITY
+        elif idx.size:
             c = choose(ctx.forecast, arrival=arrival[idx], duration=est[idx] / step,
                        max_wait=max_wait[idx] / step, allowed=None if allowed is None else allowed[idx],
                        n_regions=len(ctx.regions), fallback_region=rr[idx])
             region[idx], start[idx], expected[idx] = c.region, c.start_slot, c.expected_g_per_kw * jobs.power_kw[idx]
-        reason = np.where(known, el.SHIFTED, el.STUDY_COLD_START)
         deadline = jobs.submitted_s + jobs.duration_s + self.buffer_s
         return Placement(self.name, region, ctx.seconds(start), expected, reason, max_wait, deadline,
                          estimate_s=est)
@@ -142,8 +188,8 @@ class LocationTimeShifting(Strategy):
 class LocationShifting(LocationTimeShifting):
     """Start at arrival in the cleanest region (the study's 'location shifting')."""
 
-    def __init__(self) -> None:
-        super().__init__(buffer_s=0.0, name="location")
+    def __init__(self, capacity: Capacity | None = None) -> None:
+        super().__init__(buffer_s=0.0, name="location", capacity=capacity)
 
 
 @dataclass
@@ -169,7 +215,7 @@ class GreenciStrategy(Strategy):
     """greenci's own strategy (see the module docstring)."""
 
     buffer_s: float = 6 * 3600.0
-    capacity: int | None = None
+    capacity: Capacity | None = None
     wait_price_g_per_kwh_h: float = 0.0
     rules: el.EligibilityRules = field(default_factory=el.EligibilityRules)
     nightly_time_zone: str | None = None
@@ -179,8 +225,7 @@ class GreenciStrategy(Strategy):
     def __post_init__(self) -> None:
         if self.buffer_s < 0:
             raise InputError(f"buffer {self.buffer_s} s must be >= 0")
-        if self.capacity is not None and self.capacity < 1:
-            raise InputError(f"capacity {self.capacity} must be at least 1 runner per region")
+        check_capacity(self.capacity)
         if self.wait_price_g_per_kwh_h < 0:
             raise InputError(f"wait price {self.wait_price_g_per_kwh_h} must be >= 0")
         if self.nightly_time_zone:
@@ -236,11 +281,16 @@ class GreenciStrategy(Strategy):
                 region, start, expected = self._keep_if_worth_it(jobs, ctx, reason, arrival, est, allowed, rr,
                                                                  region, start, expected)
         else:
-            idx = np.arange(n)
-            region, start, expected, bumped = _sequential(
-                ctx, jobs, idx, arrival, est / step, wait / step, allowed, rr, self.capacity,
-                self.wait_price_g_per_kwh_h, self.pools)
-            reason[bumped & (reason == el.SHIFTED)] = el.CAPACITY
+            caps, reserved = self._runners(ctx, arrival, wait / step, est / step)
+            res = place_with_capacity(ctx.forecast, arrival=arrival, cost_duration=est / step,
+                                      hold_duration=est / step, max_wait=wait / step, allowed=allowed, preferred=rr,
+                                      capacity=caps, reserved=reserved,
+                                      wait_price_per_slot=self.wait_price_g_per_kwh_h * step / 3600.0)
+            region, start, expected = res.region, res.start_slot, res.expected_g_per_kw * power
+            reason[res.moved & (reason == el.SHIFTED)] = el.CAPACITY
+            if np.isfinite(caps).any():  # a split run would take runners the greedy did not count
+                return Placement(self.name, region, ctx.seconds(start), expected, reason, wait, effective_deadline,
+                                 segments, estimate_s=est)
         inter = np.flatnonzero(jobs.interruptible & (reason == el.SHIFTED) & (wait > 0))
         for j in inter:
             seg, reg, exp = _cleanest_slots(ctx, arrival[j], est[j] / step, wait[j] / step,
@@ -250,6 +300,21 @@ class GreenciStrategy(Strategy):
                 region[j], start[j], expected[j] = reg, seg[0], exp * power[j]
         return Placement(self.name, region, ctx.seconds(start), expected, reason, wait, effective_deadline,
                          segments, estimate_s=est)
+
+    def _runners(self, ctx: Context, arrival: np.ndarray, wait: np.ndarray,
+                 dur: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Runners per region (own capacity and the pools', the smaller) and the pools' reserved slots."""
+        caps = capacity_per_region(self.capacity, ctx.regions)
+        if self.pools is None:
+            return caps, None
+        for r, name in enumerate(ctx.regions):
+            own = self.pools.capacity(name)
+            if own is not None:
+                caps[r] = min(caps[r], float(own))
+        span = int(np.ceil(np.max(arrival + np.maximum(wait, 0.0) + dur))) + 2 if arrival.size else 0
+        reserved = np.asarray(self.pools.reserved(ctx.regions, ctx.start_s, ctx.step_s, max(span, ctx.n_slots) + 1),
+                              dtype=np.int32)
+        return caps, reserved
 
     def _keep_if_worth_it(self, jobs: JobTable, ctx: Context, reason: np.ndarray, arrival: np.ndarray,
                           est: np.ndarray, allowed: np.ndarray | None, rr: np.ndarray, region: np.ndarray,
@@ -276,93 +341,6 @@ class RunnerPools(Protocol):
     def capacity(self, region: str) -> int | None: ...  # None: unlimited
 
     def reserved(self, regions: Sequence[str], start_s: int, step_s: int, n_slots: int) -> np.ndarray: ...
-
-
-def _sequential(ctx: Context, jobs: JobTable, idx: np.ndarray, arrival: np.ndarray, dur: np.ndarray,
-                wait: np.ndarray, allowed: np.ndarray | None, rr: np.ndarray, capacity: int | None,
-                price: float, pools: RunnerPools | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                          np.ndarray]:
-    """Capacity- and wait-price-aware placement, in arrival order (inherently sequential per job).
-
-    Candidate costs for all jobs come from the vectorised kernel; the loop only walks each job's
-    candidates from cheapest to dearest until one has a free runner for its whole (estimated) run.
-    ``pools`` gives a capacity per region and the runners its earlier decisions hold (they count too).
-    """
-    from greenci.scheduling.kernel import candidate_starts
-
-    n_regions = len(ctx.regions)
-    cand = candidate_starts(arrival[idx], wait[idx])
-    width = cand.shape[1]
-    issue = np.floor(arrival[idx] + 1e-9).astype(np.int64)
-    t0 = np.nan_to_num(cand[:, None, :])
-    cost = ctx.forecast.integral(issue[:, None, None], np.arange(n_regions)[None, :, None], t0,
-                                 t0 + dur[idx, None, None])
-    bad = np.isnan(cost) | np.isnan(cand[:, None, :])
-    if allowed is not None:
-        bad |= ~allowed[idx][:, :, None]
-    waited_h = (np.nan_to_num(cand) - arrival[idx, None]) * ctx.step_s / 3600.0
-    penalised = cost + price * waited_h[:, None, :]
-    penalised = np.where(bad, np.inf, penalised)
-    flat = penalised.transpose(0, 2, 1).reshape(idx.size, width * n_regions)
-    order = np.argsort(flat, axis=1, kind="stable")
-    region = rr[idx].copy()
-    start = arrival[idx].copy()
-    expected = np.full(idx.size, np.nan)
-    bumped = np.zeros(idx.size, dtype=bool)
-    occupancy = None
-    caps = np.full(n_regions, np.inf if capacity is None else float(capacity))
-    if pools is not None:
-        for r, name in enumerate(ctx.regions):
-            own = pools.capacity(name)
-            caps[r] = caps[r] if own is None else min(caps[r], float(own))
-    if np.isfinite(caps).any():
-        span = int(np.ceil(np.nanmax(cand) + np.max(dur[idx]))) + 2
-        occupancy = np.zeros((n_regions, max(span, ctx.n_slots) + 1), dtype=np.int32)
-        if pools is not None:
-            occupancy += np.asarray(pools.reserved(ctx.regions, ctx.start_s, ctx.step_s, occupancy.shape[1]),
-                                    dtype=np.int32)
-    for k in range(idx.size):
-        placed = False
-        for rank, f in enumerate(order[k]):
-            if not np.isfinite(flat[k, f]):
-                break
-            w, r = divmod(int(f), n_regions)
-            s = cand[k, w]
-            if occupancy is not None:
-                a, b = int(np.floor(s)), int(np.ceil(s + dur[idx[k]]))
-                if occupancy[r, a:b].max(initial=0) >= caps[r]:
-                    continue
-                occupancy[r, a:b] += 1
-            region[k], start[k] = r, s
-            expected[k] = cost[k, r, w] * jobs.power_kw[idx[k]]
-            bumped[k] = rank > 0 and occupancy is not None
-            placed = True
-            break
-        if not placed and occupancy is not None:
-            # Every runner in the window is busy: queue for the first boundary where one is free.
-            occupancy, region[k], start[k] = _queue(occupancy, caps, np.nanmax(cand[k]), dur[idx[k]],
-                                                     None if allowed is None else allowed[idx[k]], rr[idx[k]])
-            bumped[k] = True
-    return region, start, expected, bumped
-
-
-def _queue(occupancy: np.ndarray, capacity: np.ndarray, after: float, dur: float, allowed: np.ndarray | None,
-           preferred: int) -> tuple[np.ndarray, int, float]:
-    """First slot boundary after ``after`` with a free runner for the whole run (preferred region first)."""
-    n_regions = occupancy.shape[0]
-    order = [preferred] + [r for r in range(n_regions) if r != preferred]
-    s = int(np.ceil(after + 1e-9))
-    length = int(np.ceil(dur - 1e-9))
-    while True:
-        if s + length + 1 >= occupancy.shape[1]:
-            occupancy = np.concatenate([occupancy, np.zeros_like(occupancy)], axis=1)
-        for r in order:
-            if allowed is not None and not allowed[r]:
-                continue
-            if occupancy[r, s:s + length].max(initial=0) < capacity[r]:
-                occupancy[r, s:s + length] += 1
-                return occupancy, r, float(s)
-        s += 1
 
 
 def _cleanest_slots(ctx: Context, arrival: float, dur: float, wait: float,
@@ -414,7 +392,7 @@ class StrategyOptions:
     """What the CLI and sweeps may set on the strategies that take it."""
 
     default_buffer_h: float = 6.0
-    capacity: int | None = None
+    capacity: Capacity | None = None  # runners per region, every strategy (a mapping: by region name)
     wait_price_g_per_kwh_h: float = 0.0
     nightly_time_zone: str | None = None
     rules: el.EligibilityRules = field(default_factory=el.EligibilityRules)
@@ -432,14 +410,16 @@ class StrategyEntry:
 
 #: The registry: adding a strategy is one class and one line here.
 STRATEGIES: dict[str, StrategyEntry] = {
-    "round-robin": StrategyEntry("round-robin", "none", lambda h, name, o: RoundRobin(),
+    "round-robin": StrategyEntry("round-robin", "none", lambda h, name, o: RoundRobin(o.capacity),
                                  "region j mod R, start at arrival (the study's baseline)"),
-    "location": StrategyEntry("location", "none", lambda h, name, o: LocationShifting(),
+    "location": StrategyEntry("location", "none", lambda h, name, o: LocationShifting(o.capacity),
                               "cleanest region at arrival"),
-    "lts": StrategyEntry("lts-H", "required", lambda h, name, o: LocationTimeShifting((h or 0.0) * 3600.0, name=name),
+    "lts": StrategyEntry("lts-H", "required", lambda h, name, o: LocationTimeShifting((h or 0.0) * 3600.0, name=name,
+                                                                              capacity=o.capacity),
                          "cleanest region and start within H hours"),
     "oracle": StrategyEntry("oracle[-H]", "optional", lambda h, name, o: Oracle(
-        (o.default_buffer_h if h is None else h) * 3600.0, name=name), "LTS on actual intensity and durations"),
+        (o.default_buffer_h if h is None else h) * 3600.0, name=name, capacity=o.capacity),
+        "LTS on actual intensity and durations"),
     "greenci": StrategyEntry("greenci[-H]", "optional", lambda h, name, o: GreenciStrategy(
         buffer_s=(o.default_buffer_h if h is None else h) * 3600.0, capacity=o.capacity,
         wait_price_g_per_kwh_h=o.wait_price_g_per_kwh_h, nightly_time_zone=o.nightly_time_zone, rules=o.rules,
@@ -479,7 +459,7 @@ def strategy_family(name: str) -> str:
     return base
 
 
-def make_strategy(name: str, *, default_buffer_h: float = 6.0, capacity: int | None = None,
+def make_strategy(name: str, *, default_buffer_h: float = 6.0, capacity: Capacity | None = None,
                   wait_price_g_per_kwh_h: float = 0.0, nightly_time_zone: str | None = None,
                   rules: el.EligibilityRules | None = None) -> Strategy:
     """A strategy from its name: ``round-robin``, ``location``, ``lts-3``, ``oracle``, ``oracle-1``, ``greenci-6``.
