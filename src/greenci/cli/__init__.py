@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import typer
 
-from greenci.cli import basics, ci, energy, gate, insights, planning, scheduling, service, skip, traces
+from greenci.cli import basics, ci, energy, gate, insights, planning, scale, scheduling, service, skip, traces
 from greenci.cli.support import MultiValueGroup
 
 
@@ -24,7 +24,7 @@ class _Root(MultiValueGroup):
 
 app = typer.Typer(cls=_Root, no_args_is_help=False, add_completion=False, pretty_exceptions_enable=False,
                   help="greenci: measure, schedule and simulate the carbon footprint of CI/CD work.")
-for _group in (basics, scheduling, planning, traces, energy, insights, service, ci, gate, skip):
+for _group in (basics, scheduling, planning, traces, energy, insights, service, ci, gate, skip, scale):
     _group.register(app)
 
 
