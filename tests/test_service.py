@@ -99,6 +99,12 @@ def test_idempotency_key_makes_retries_safe(settings: ServiceSettings) -> None:
         other = http.post("/v1/jobs", json={**JOB, "duration": "5m"}, headers={"Idempotency-Key": "run-42"})
         assert other.status_code == 409 and "Idempotency-Key" in other.json()["detail"]
         assert len(http.get("/v1/jobs").json()["jobs"]) == 1
+        # the route reads the header itself: the same checks as a declared FastAPI header, the same 422
+        for bad, why in ((b"k" * 201, "at most 200 characters"), ("caf\u00e9".encode(), "should match pattern")):
+            got = http.post("/v1/jobs", json=JOB, headers={"Idempotency-Key": bad})
+            assert got.status_code == 422 and got.json()["fields"] == ["idempotency-key"], got.text
+            assert why in got.json()["error"]
+        assert len(http.get("/v1/jobs").json()["jobs"]) == 1
 
 
 def test_bad_input_is_a_4xx_naming_the_field(settings: ServiceSettings) -> None:
