@@ -16,6 +16,7 @@ from greenci.errors import InputError
 from greenci.grid import IntensityGrid
 from greenci.jobs import DurationModel, JobTable, estimate_error
 from greenci.scheduling import eligibility as el
+from greenci.scheduling.capacity import Capacity, capacity_per_region, run_on_runners
 from greenci.scheduling.chains import inferred_needs, needs_broken
 from greenci.scheduling.context import ORACLE_NAME, Context, forecast_surface, needed_horizon_h
 from greenci.scheduling.kernel import ActualSurface
@@ -91,11 +92,15 @@ class SimulationResult:
 def simulate(jobs: JobTable, grid: IntensityGrid, strategies: Sequence[Strategy], *, forecast: str = "ridge",
              duration_model: DurationModel | None = None, horizon_h: float | None = None,
              keep_placements: bool = False, notes: Sequence[str] = (),
-             progress: Callable[[int, int], None] | None = None, pools: PoolSet | None = None) -> SimulationResult:
+             progress: Callable[[int, int], None] | None = None, pools: PoolSet | None = None,
+             capacity: Capacity | None = None) -> SimulationResult:
     """Replay ``jobs`` on ``grid`` through ``strategies``; the first strategy named round-robin is the baseline.
 
     ``pools``: the runner pools the fleet has; each strategy's placement is then also accounted as pool
     energy (busy and idle nodes) over one span common to all strategies, so that they compare fairly.
+    ``capacity``: the runners per region the fleet has (the strategies are built with the same); each
+    placement is then run on those runners with the actual durations (:func:`run_on_runners`): a job whose
+    runner is still busy with a run longer than its estimate starts when it frees, and is accounted there.
     """
     if len(jobs) == 0:
         raise InputError("the trace has no jobs: check the trace file and the start/days span")
@@ -115,8 +120,14 @@ def simulate(jobs: JobTable, grid: IntensityGrid, strategies: Sequence[Strategy]
         ctx = ctx.deciding_on(surface, forecast)
     results, placements, grams_by = [], {}, {}
     pairs = inferred_needs(jobs.run_ids, jobs.submitted_s, jobs.duration_s) if jobs.run_ids is not None else None
+    runners = capacity_per_region(capacity, grid.regions) if capacity is not None else None
+    allowed = oracle_ctx.allowed_mask(jobs) if runners is not None else None
+    queued_notes = []
     for k, strategy in enumerate(strategies):
         placement = strategy.place(jobs, ctx if strategy.uses_forecast else oracle_ctx)
+        if runners is not None:
+            placement, note = _on_runners(strategy.name, placement, jobs, runners, grid, allowed)
+            queued_notes += [note] if note else []
         grams = accounted_emissions_g(placement, jobs, actual)
         placements[strategy.name] = placement
         grams_by[strategy.name] = grams
@@ -139,7 +150,8 @@ def simulate(jobs: JobTable, grid: IntensityGrid, strategies: Sequence[Strategy]
         strategies=results, regions=grid.regions, jobs=len(jobs),
         span=(iso(np.datetime64(int(jobs.submitted_s[0]), "s")), iso(np.datetime64(int(jobs.submitted_s[-1]), "s"))),
         forecast=forecast, synthetic_intensity=grid.synthetic, synthetic_jobs=jobs.synthetic,
-        timeline=_timeline(jobs, grid.step_s, placements, grams_by), notes=tuple(jobs.notes) + tuple(notes),
+        timeline=_timeline(jobs, grid.step_s, placements, grams_by),
+        notes=tuple(jobs.notes) + tuple(notes) + tuple(queued_notes),
         estimator={"jobs_estimated": err.estimated, "mae_s": err.mae_s, "median_ratio": err.median_ratio,
                    "under_share": err.under_share},
         placements=placements if keep_placements else {},
@@ -147,6 +159,32 @@ def simulate(jobs: JobTable, grid: IntensityGrid, strategies: Sequence[Strategy]
         by_repo=by_repo, jobs_by_repo={str(r): int(c) for r, c in zip(repos, counts, strict=True)},
         pools=pools, pool_energy=energy,
     )
+
+
+def _on_runners(name: str, p: Placement, jobs: JobTable, runners: np.ndarray, grid: IntensityGrid,
+                allowed: np.ndarray | None) -> tuple[Placement, str | None]:
+    """The placement as the runners execute it (actual durations, first come first served per region)."""
+    from dataclasses import replace
+
+    pieces = np.zeros(len(jobs), dtype=bool)
+    pieces[list(p.segments)] = True  # an interruptible job runs in pieces: its slots are its own
+    ran = run_on_runners(p.region, np.where(pieces, -np.inf, p.start_s), np.where(pieces, 0.0, jobs.duration_s),
+                         runners, deadline_s=np.where(pieces, np.inf, p.deadline_s), allowed=allowed,
+                         intensity=grid.values, grid_start_s=float(grid.start_s), step_s=float(grid.step_s))
+    start, region = np.where(pieces, p.start_s, ran.start_s), np.where(pieces, p.region, ran.region)
+    later = start - p.start_s
+    queued, moved = int(np.sum(ran.queued & ~pieces)), int(np.sum(ran.moved & ~pieces))
+    if not queued and not moved:
+        return p, None
+    parts = []
+    if queued:
+        parts.append(f"{queued:,} job(s) waited for a runner still busy with a run longer than its estimate (P95 "
+                     f"{np.percentile(later[later > 0], 95) / 60:.0f} min, max {later.max() / 3600:.1f} h, "
+                     "in its wait)")
+    if moved:
+        parts.append(f"{moved:,} ran in another allowed region with a free runner rather than miss the deadline "
+                     "waiting")
+    return replace(p, start_s=start, region=region), f"runners under {name}: " + "; ".join(parts)
 
 
 def _pool_energies(jobs: JobTable, grid: IntensityGrid, placements: dict[str, Placement],

@@ -314,3 +314,110 @@ def _walker() -> Callable[..., int]:
     except ImportError:
         return _walk
     return numba.njit(cache=True, nogil=True)(_walk)
+
+
+# ------------------------------------------------------------------------------ execution on the runners
+@dataclass(frozen=True)
+class Executed:
+    """A placement as the runners ran it: where and when each job really started."""
+
+    region: np.ndarray
+    start_s: np.ndarray
+    queued: np.ndarray  # bool: waited for a runner of its region
+    moved: np.ndarray  # bool: ran in another region whose runner was free, rather than miss its deadline
+
+
+def run_on_runners(region: np.ndarray, start_s: np.ndarray, duration_s: np.ndarray, runners: np.ndarray, *,
+                   deadline_s: np.ndarray | None = None, allowed: np.ndarray | None = None,
+                   intensity: np.ndarray | None = None, grid_start_s: float = 0.0,
+                   step_s: float = 3600.0) -> Executed:
+    """When and where each job really starts, on the runners of each region.
+
+    Why: a placement reserves runners for *estimated* runs; a run that takes longer than its estimate still
+    holds its runner, and a real fleet makes the next job wait for it: a first-come, first-served queue per
+    region, in planned-start order, on ``runners[region]`` identical runners (``inf``: unlimited). A job
+    that would miss its deadline waiting, while an allowed region has a free runner at its start, is sent
+    there instead (the cleanest such region in ``intensity`` (regions x slots) at that slot, else the first),
+    as a dispatcher that sees the queue does. The replay accounts emissions, waits and deadlines there.
+    """
+    region = np.asarray(region, dtype=np.int64)
+    start = np.asarray(start_s, dtype=np.float64)
+    duration = np.asarray(duration_s, dtype=np.float64)
+    runners = np.asarray(runners, dtype=np.float64)
+    n, n_regions = start.size, runners.size
+    out_start, out_region = start.copy(), region.copy()
+    queued, moved = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    finite = np.isfinite(runners)
+    if not finite.any() or not n:
+        return Executed(out_region, out_start, queued, moved)
+    bad = finite & ((runners < 1) | (runners != np.floor(runners)))
+    if bad.any():
+        raise InputError(f"runners {runners[bad][0]!r} of region #{int(np.flatnonzero(bad)[0])} must be a whole "
+                         "number >= 1 (inf: unlimited)", field="capacity")
+    deadline = np.full(n, np.inf) if deadline_s is None else np.where(np.isfinite(deadline_s), deadline_s, np.inf)
+    ok = np.ones((n, n_regions), dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
+    table = np.zeros((n_regions, 1)) if intensity is None else np.nan_to_num(np.asarray(intensity, float), nan=np.inf)
+    order = np.lexsort((np.arange(n), start))  # planned start, then arrival order
+    slots = np.where(finite, runners, 0).astype(np.int64)
+    _queue_runner()(region[order], start[order], duration[order], deadline[order], ok[order], table,
+                    float(grid_start_s), float(step_s), slots, finite, out_start, out_region, queued, moved, order)
+    return Executed(out_region, out_start, queued, moved)
+
+
+def _queue(region: np.ndarray, start: np.ndarray, duration: np.ndarray, deadline: np.ndarray, ok: np.ndarray,
+           table: np.ndarray, t0: float, step: float, slots: np.ndarray, finite: np.ndarray, out_start: np.ndarray,
+           out_region: np.ndarray, queued: np.ndarray, moved: np.ndarray, order: np.ndarray) -> None:
+    """FIFO on identical runners: each job, in planned-start order, takes its region's earliest-free runner,
+    or a free runner elsewhere when waiting would miss its deadline."""
+    n_regions = slots.size
+    offset = np.zeros(n_regions + 1, dtype=np.int64)
+    for r in range(n_regions):
+        offset[r + 1] = offset[r] + slots[r]
+    free = np.full(offset[-1], -np.inf)
+    last = table.shape[1] - 1
+    for i in range(region.size):
+        r, s = region[i], start[i]
+        if not finite[r]:
+            continue
+        k = offset[r]
+        for m in range(offset[r] + 1, offset[r + 1]):
+            if free[m] < free[k]:
+                k = m
+        if free[k] > s and free[k] + duration[i] > deadline[i]:  # waiting here misses the deadline
+            col = min(max(int((s - t0) // step), 0), last)
+            best, best_k, best_cost = -1, -1, np.inf
+            for q in range(n_regions):
+                if q == r or not ok[i, q]:
+                    continue
+                if not finite[q]:
+                    qk = -1
+                else:
+                    qk = offset[q]
+                    for m in range(offset[q] + 1, offset[q + 1]):
+                        if free[m] < free[qk]:
+                            qk = m
+                    if free[qk] > s:
+                        continue
+                if best < 0 or table[q, col] < best_cost:
+                    best, best_k, best_cost = q, qk, table[q, col]
+            if best >= 0:
+                if best_k >= 0:
+                    free[best_k] = s + duration[i]
+                out_region[order[i]] = best
+                moved[order[i]] = True
+                continue
+        if free[k] > s:
+            queued[order[i]] = True
+            s = free[k]
+        free[k] = s + duration[i]
+        out_start[order[i]] = s
+
+
+@functools.cache
+def _queue_runner() -> Callable[..., None]:
+    """The compiled queue (numba, cached on disk) or, without numba, the same function in plain Python."""
+    try:
+        import numba
+    except ImportError:
+        return _queue
+    return numba.njit(cache=True, nogil=True)(_queue)

@@ -114,8 +114,8 @@ class ReplayRequest:
         if self.pools is not None:
             return self.pools.describe() + "; pool energy counts busy and idle nodes of every strategy"
         if self.capacity is not None:
-            return (f"capacity: greenci keeps within {self.capacity} runners per region; the other strategies "
-                    "assume unlimited runners")
+            return (f"capacity: every strategy keeps within {self.capacity} runners per region; a run longer "
+                    "than its estimate makes the next job of its runner wait")
         return "capacity: unlimited runners in every region (no pools given)"
 
     def build_strategies(self) -> list[Strategy]:
@@ -141,7 +141,8 @@ def replay(request: ReplayRequest, *, read_series: ReadSeries | None = None,
     strategies = request.build_strategies()
     jobs, grid = replay_inputs(request, read)
     result = simulate(jobs, grid, strategies, forecast=request.forecast, keep_placements=request.keep_placements,
-                      progress=progress, pools=request.pools, notes=(request.capacity_note(),))
+                      progress=progress, pools=request.pools, capacity=request.strategy_capacity(),
+                      notes=(request.capacity_note(),))
     generated, notes = None, ()
     if request.trace:  # the reproduction on generated runs, same regions and forecast, for side-by-side reading
         generated, notes = _generated_side_by_side(request, strategies, read, jobs)
