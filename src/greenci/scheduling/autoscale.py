@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from greenci.errors import GreenciError, InputError
+from greenci.errors import ConfigError, GreenciError, InputError
 from greenci.jobs import JobTable
 from greenci.scheduling.eligibility import attended
 from greenci.scheduling.pools import PoolSet, RunnerPool
@@ -263,8 +263,11 @@ def _plan_region(region: str, pool: RunnerPool, urgent: np.ndarray, defer: np.nd
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, bool]:
     """One region's mixed-integer program (see the module docstring); variables are laid out as
     ``[x (arrival hour, wait) pairs | nodes per hour | starts per hour | unplaced work per arrival hour]``."""
-    from scipy.optimize import Bounds, LinearConstraint, milp
-    from scipy.sparse import coo_matrix
+    try:
+        from scipy.optimize import Bounds, LinearConstraint, milp
+        from scipy.sparse import coo_matrix
+    except ImportError as exc:
+        raise ConfigError(f"a scale plan needs SciPy ({exc}): pip install 'greenci[capacity]'") from None
 
     n_h = urgent.size
     floor = np.maximum(pool.min_runners, np.ceil(urgent * objective.headroom - 1e-9)).astype(np.int64)

@@ -42,7 +42,7 @@ from typing import Protocol
 
 import numpy as np
 
-from greenci.errors import InputError
+from greenci.errors import ConfigError, InputError
 from greenci.grid import IntensityGrid
 from greenci.jobs import (
     EST_DEFAULT,
@@ -424,14 +424,37 @@ STRATEGIES: dict[str, StrategyEntry] = {
         buffer_s=(o.default_buffer_h if h is None else h) * 3600.0, capacity=o.capacity,
         wait_price_g_per_kwh_h=o.wait_price_g_per_kwh_h, nightly_time_zone=o.nightly_time_zone, rules=o.rules,
         name=name), "greenci's own: fail fast, deadlines, cold start, capacity"),
+    "oracle-capacity": StrategyEntry("oracle-capacity[-H]", "optional", lambda h, name, o: _capacity_oracle(
+        (o.default_buffer_h if h is None else h) * 3600.0, o.capacity, name),
+        "the exact minimum under the runners' capacity (MILP on HiGHS), actual intensity and durations"),
 }
 STRATEGY_NAMES = tuple(e.pattern for e in STRATEGIES.values())
+
+
+def _capacity_oracle(buffer_s: float, capacity: Capacity | None, name: str) -> Strategy:
+    try:
+        from greenci.scheduling.capacity_oracle import CapacityOracle  # SciPy's HiGHS: loaded when asked for
+    except ImportError as exc:
+        raise ConfigError(f"oracle-capacity needs SciPy ({exc}): pip install 'greenci[capacity]'") from None
+
+    return CapacityOracle(buffer_s=buffer_s, capacity=capacity, name=name)
+
+
+def _split_name(raw: str) -> tuple[str, str]:
+    """``"oracle-capacity-6"`` -> ``("oracle-capacity", "6")``: the longest registry name it starts with."""
+    for key in sorted(STRATEGIES, key=len, reverse=True):
+        if raw == key:
+            return key, ""
+        if raw.startswith(key + "-"):
+            return key, raw[len(key) + 1:]
+    base, _, suffix = raw.partition("-")
+    return base, suffix
 
 
 def parse_strategy_name(name: str) -> tuple[str, float | None]:
     """``"lts-3"`` -> ``("lts", 3.0)``, ``"greenci"`` -> ``("greenci", None)``; unknown names are refused."""
     raw = name.strip().lower()
-    base, _, suffix = raw.partition("-") if raw not in STRATEGIES else (raw, "", "")
+    base, suffix = _split_name(raw)
     entry = STRATEGIES.get(base)
     if entry is None:
         raise InputError(f"strategy {name!r} is unknown: use {', '.join(STRATEGY_NAMES)} (H = buffer hours)")
@@ -452,8 +475,7 @@ def parse_strategy_name(name: str) -> tuple[str, float | None]:
 
 def strategy_family(name: str) -> str:
     """The registry name of a strategy name with or without its buffer (``lts-3`` and ``lts`` -> ``lts``)."""
-    raw = name.strip().lower()
-    base = raw if raw in STRATEGIES else raw.partition("-")[0]
+    base = _split_name(name.strip().lower())[0]
     if base not in STRATEGIES:
         raise InputError(f"strategy {name!r} is unknown: use {', '.join(STRATEGY_NAMES)} (H = buffer hours)")
     return base
