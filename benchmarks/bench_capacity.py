@@ -196,8 +196,7 @@ def bench_oracle(console: Console, grid: IntensityGrid, label: str, n: int) -> N
                 "greenci-6 saving", "share", "greedy time"):
         table.add_column(col, justify="right")
     exact = Context.build(jobs, week, estimates=estimate_durations(jobs), forecast_name="perfect")
-    for factor in (1.5, 3.0):
-        cap = runners_for(jobs, week, factor)
+    for cap in sorted({runners_for(jobs, week, factor) for factor in (1.5, 3.0)}):  # small traces: one size
         rr_g = total_g(make_strategy("round-robin", capacity=cap).place(jobs, exact), jobs, surface)
         t_o, sol = timed(lambda cap=cap: solve_capacity_oracle(jobs, exact, capacity=cap, buffer_s=6 * HOUR_S))
         oracle_saving = 1 - float(sol.cost_g.sum()) / rr_g
