@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,3 +200,23 @@ def test_a_fixed_fleet_costs_what_pool_energy_says() -> None:
     mine = fleet_cost(np.full(24, 3), per_hour.astype(float), np.zeros(24), intensity, pool)
     assert mine.emissions_g == pytest.approx(replay.total_g)
     assert mine.energy_kwh == pytest.approx(replay.total_kwh)
+
+
+def test_a_recorded_run_of_days_is_capped_not_planned_as_runner_load(tmp_path: Path) -> None:
+    """Regression: a GitHub "run" of 30 days (queue time, re-runs) made the hour it started need 12 runners."""
+    from greenci.usecases.scale_plan import ScalePlanRequest, scale_plan
+
+    rows = ["repo,workflow,job,event,started_at,completed_at,conclusion"]
+    day = np.datetime64("2024-01-01T10:00:00")
+    for k in range(60):  # 60 ordinary 10-minute pushes, one a day at 10:00 UTC
+        t = day + np.timedelta64(k, "D")
+        rows.append(f"a/b,ci,test,push,{t}Z,{t + np.timedelta64(600, 's')}Z,success")
+    rows.append(f"a/b,ci,test,push,{day}Z,{day + np.timedelta64(30, 'D')}Z,success")  # 30 days "long"
+    history = tmp_path / "runs.csv"
+    history.write_text("\n".join(rows) + "\n")
+    pools = tmp_path / "pools.yaml"
+    pools.write_text("pools:\n  GB: {runners: 2, idle_w: 10, busy_w: 20}\n")
+    out = scale_plan(ScalePlanRequest(pools=pools, history=(history,), regions=("GB",), hours=24,
+                                      start="2024-03-04T00:00:00Z"))
+    busy = out.load.urgent_node_h + out.load.deferrable_node_h
+    assert busy.max() < 1.0  # about one sixth of a runner at 10:00; the uncapped run alone was 12 runners

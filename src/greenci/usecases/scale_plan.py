@@ -170,6 +170,9 @@ def _load(request: ScalePlanRequest, pools: PoolSet, regions: Sequence[str], sta
         return constant_load(pools, regions, start_s, request.hours, jobs_per_hour=request.jobs_per_hour,
                              job_duration_s=request.job_duration_s, urgent_share=share)
     from greenci.traces import read_trace
+    from greenci.traces.cleaning import clean_implausible
 
     got = read_trace(list(request.history))
-    return load_from_history(got.jobs, pools, regions, start_s, request.hours, urgent_share=request.urgent_share)
+    # as the replay does: a recorded "run" of days (queue time, re-runs, late updates) is no load of a runner
+    jobs, _ = clean_implausible(got.jobs, policy="cap")
+    return load_from_history(jobs, pools, regions, start_s, request.hours, urgent_share=request.urgent_share)
