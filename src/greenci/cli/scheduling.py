@@ -70,7 +70,7 @@ def simulate(
     days: float = typer.Option(4.0, help="Days to replay."),
     strategies: str = typer.Option(_STUDY_STRATEGIES, help="Comma-separated strategies."),
     buffer_h: float = typer.Option(6.0, "--buffer-h", help="Buffer of 'oracle' and 'greenci' without a suffix."),
-    capacity: int | None = typer.Option(None, help="Concurrent runners per region for greenci (default: unlimited)."),
+    capacity: int | None = typer.Option(None, help="Runners per region, for every strategy (default: unlimited)."),
     pools: Path | None = typer.Option(None, "--pools", help="Runner pools per region (YAML or JSON, see "
                                                             "examples/pools.yaml): capacity, and pool energy "
                                                             "(busy and idle nodes) for every strategy."),
