@@ -181,3 +181,45 @@ def test_records_round_trip_and_pue(tmp_path: Path, suffix: str) -> None:
     jobs = [r for r in back if r.job_id == "job-a"]
     out = facility_kwh(ConstantPue(1.25), [r.start for r in jobs], [r.end for r in jobs], [r.energy_kwh for r in jobs])
     assert out.facility_kwh.sum() == pytest.approx(1.25 * result.job_kwh()["job-a"], rel=1e-9)
+
+
+def test_cli_attribute_and_pue(tmp_path: Path) -> None:
+    """``greenci telemetry attribute`` and ``pue`` on records files: totals, labels, files written."""
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from greenci.cli.energy import register
+    from greenci.energy.records import open_sink
+
+    app = typer.Typer()
+    register(app)
+    node, usage = tmp_path / "node.csv", tmp_path / "usage.csv"
+    open_sink(node).write(_node())
+    open_sink(usage).write(_usage())
+    runner = CliRunner()
+    res = runner.invoke(app, ["telemetry", "attribute", "--node", str(node), "--usage", str(usage), "--idle-w", "120",
+                              "--pue", "1.3", "--format", "json", "-o", str(tmp_path / "attr.csv")])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    expected, _, _ = _oracle(120.0)
+    assert doc["measured_kwh"]["job-b"] == pytest.approx(expected["job-b"], rel=1e-9)
+    assert doc["facility_kwh"]["job-b"] == pytest.approx(1.3 * expected["job-b"], rel=1e-9)
+    assert doc["pue"] == "pue: constant 1.3 (assumed)"
+    assert len(read_attribution(tmp_path / "attr.csv")) > 0
+    table = runner.invoke(app, ["telemetry", "attribute", "--node", str(node), "--usage", str(usage)])
+    assert table.exit_code == 0 and "job-c" in table.stdout and "percentile" in table.stdout
+    bad = runner.invoke(app, ["telemetry", "attribute", "--node", str(usage), "--usage", str(usage)])
+    assert bad.exit_code == 2 and "usage records, not energy" in bad.output
+    fac, it = tmp_path / "fac.csv", tmp_path / "it.csv"
+    open_sink(fac).write([EnergyRecord("synthetic", "site", _at(0), _at(300), energy_kwh=0.03, component="facility")])
+    open_sink(it).write(_node(component="it")[:5])
+    pue = runner.invoke(app, ["telemetry", "pue", "--facility", str(fac), "--it", str(it), "--format", "json"])
+    assert pue.exit_code == 0, pue.output
+    pdoc = json.loads(pue.stdout)
+    it_kwh = sum(NODE_W[:5]) * STEP / 3.6e6
+    assert pdoc["label"] == "pue: metered per interval"
+    assert pdoc["intervals"][0]["pue"] == pytest.approx(0.03 / it_kwh)
+    shown = runner.invoke(app, ["telemetry", "pue", "--facility", str(fac), "--it", str(it)])
+    assert shown.exit_code == 0 and "metered per interval" in shown.stdout

@@ -371,6 +371,13 @@ def telemetry_ceilometer(
     _emit(samples, output, fmt, "ceilometer")
 
 
+# ====================================================================== PUE from meters, attribution to jobs
+from greenci.cli.telemetry_meters import telemetry_attribute, telemetry_pue  # noqa: E402  (commands kept apart)
+
+telemetry_app.command("pue")(telemetry_pue)
+telemetry_app.command("attribute")(telemetry_attribute)
+
+
 # ====================================================================== registration
 def register(app: typer.Typer) -> None:
     """Add ``measure`` and the ``telemetry`` group to a Typer app (the main CLI calls this once)."""
