@@ -54,6 +54,12 @@ def measure_command(
     cpu_tdp_w: float | None = typer.Option(None, "--cpu-tdp-w", help="CPU power at full load, W (default: table)."),
     idle_fraction: float = typer.Option(0.12, help="Share of the TDP drawn at idle, in the model."),
     ram_w_per_gb: float = typer.Option(0.375, "--ram-w-per-gb", help="RAM power per GB of resident memory."),
+    cpu_rule: str = typer.Option("linear", "--cpu-rule", help="CPU load model: linear (TDP x (idle + (1 - idle) "
+                                 "u)), codecarbon-process (TDP x u) or codecarbon-machine (TDP x (0.1 + 0.9 L^3), "
+                                 "L the whole machine's load)."),
+    ram_rule: str = typer.Option("per-gb", "--ram-rule", help="RAM model: per-gb (--ram-w-per-gb x resident GB), "
+                                 "codecarbon-process (codecarbon's DIMM model on resident memory, >= 10 W) or "
+                                 "codecarbon-machine (the same on installed RAM)."),
     intensity: list[Path] | None = typer.Option(None, "--intensity", help="Intensity files or folders for gCO2eq."),
     intensity_g_per_kwh: float | None = typer.Option(None, help="A fixed grid intensity, gCO2eq/kWh."),
     gpu: bool = typer.Option(True, "--gpu/--no-gpu", help="Measure NVIDIA GPUs through NVML when present."),
@@ -71,7 +77,8 @@ def measure_command(
     if report not in ("table", "json", "none"):
         raise InputError(f"--report {report!r} is unknown: use table, json or none")
     options = MeasureOptions(interval_s=interval_s, method=method, rapl_root=rapl_root, cpu_tdp_w=cpu_tdp_w,
-                             idle_fraction=idle_fraction, ram_w_per_gb=ram_w_per_gb, gpu=gpu, all_gpus=all_gpus,
+                             idle_fraction=idle_fraction, ram_w_per_gb=ram_w_per_gb, cpu_rule=cpu_rule,
+                             ram_rule=ram_rule, gpu=gpu, all_gpus=all_gpus,
                              pue=pue, region=region, intensity_g_per_kwh=intensity_g_per_kwh)
     result, notes = measure_and_save(command, options, intensity_files=intensity or (), output=output,
                                      records=records)
@@ -98,6 +105,7 @@ def _measure_table(result: Any) -> Any:
             ("duration", f"{result.duration_s:.1f} s, {result.samples} samples"),
             ("method", result.method), ("why", _short(result.method_note, 110)),
             ("CPU", f"{_fmt_kwh(result.cpu_kwh)} ({result.cpu_seconds:.1f} CPU s; {result.cpu_tdp_w:.0f} W TDP)"),
+            ("CPU figure", _short(_cpu_figure(result), 160)),
             ("RAM", f"{_fmt_kwh(result.ram_kwh)} (peak {result.peak_rss_bytes / 1e9:.2f} GB resident)")]
     if result.gpus:
         rows.append(("GPU", f"{_fmt_kwh(result.gpu_kwh)} ({', '.join(result.gpus)})"))
@@ -115,6 +123,15 @@ def _measure_table(result: Any) -> Any:
     rows.append(("sampler overhead", f"{1000 * result.sampler_cpu_s:.1f} ms CPU{pct}"))
     title = "greenci measure" + (" — SYNTHETIC intensity" if result.synthetic else "")
     return key_value_table(title, rows, caption=SYNTHETIC_NOTE if result.synthetic else None)
+
+
+def _cpu_figure(result: Any) -> str:
+    """Which CPU figure the run used: its basis, the rules, and where the number came from."""
+    basis = getattr(result, "cpu_tdp_basis", "") or "?"
+    rules = f"cpu rule {getattr(result, 'cpu_rule', 'linear')}, ram rule {getattr(result, 'ram_rule', 'per-gb')}"
+    if basis == "rapl":
+        return f"RAPL measured (TDP not used); {rules}"
+    return f"{result.cpu_tdp_w:.3g} W, {basis}; {rules}; {result.cpu_tdp_source}"
 
 
 def _short(text: str, n: int) -> str:

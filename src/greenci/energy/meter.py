@@ -42,7 +42,15 @@ import numpy as np
 
 from greenci.accounting import Footprint, check_pue, facility_energy_kwh, profile_emissions_g
 from greenci.energy.cpu_tdp import CpuPower, cpu_power
-from greenci.energy.power_model import IDLE_FRACTION, RAM_W_PER_GB, PowerModel, PowerProfile, profile_from_samples
+from greenci.energy.power_model import (
+    CPU_RULES,
+    IDLE_FRACTION,
+    RAM_RULES,
+    RAM_W_PER_GB,
+    PowerModel,
+    PowerProfile,
+    profile_from_samples,
+)
 from greenci.energy.rapl import DEFAULT_RAPL_ROOT, RaplDomain, probe, read_energy_uj
 from greenci.energy.records import EnergyRecord, RecordSink
 from greenci.energy.sampling import Sample, Sampler
@@ -61,7 +69,8 @@ SUMMARY_FIELDS = ("command", "exit_code", "started_at", "ended_at", "duration_s"
                   "ram_kwh", "gpu_kwh", "energy_kwh", "pue", "facility_energy_kwh", "emissions_g",
                   "intensity_g_per_kwh", "intensity_source", "region", "synthetic", "signal", "cpu_seconds",
                   "peak_rss_bytes", "samples", "interval_s", "cpu_model", "cpu_tdp_w", "cpu_tdp_source",
-                  "logical_cpus", "gpus", "sampler_cpu_s")
+                  "logical_cpus", "gpus", "sampler_cpu_s", "cpu_tdp_basis", "cpu_table_key", "cpu_rule",
+                  "ram_rule")
 
 
 class CommandNotFoundError(InputError):
@@ -87,6 +96,8 @@ class MeasureOptions:
     cpu_tdp_w: float | None = None
     idle_fraction: float = IDLE_FRACTION
     ram_w_per_gb: float = RAM_W_PER_GB
+    cpu_rule: str = "linear"
+    ram_rule: str = "per-gb"
     gpu: bool = True
     all_gpus: bool = False
     pue: float = 1.0
@@ -100,6 +111,10 @@ class MeasureOptions:
             raise InputError(f"interval_s {self.interval_s} must be at least 0.01 seconds")
         if self.method not in ("auto", "rapl", "model"):
             raise InputError(f"method {self.method!r} is unknown: use auto, rapl or model")
+        if self.cpu_rule not in CPU_RULES:
+            raise InputError(f"cpu_rule {self.cpu_rule!r} is unknown: use {', '.join(CPU_RULES)}", field="cpu_rule")
+        if self.ram_rule not in RAM_RULES:
+            raise InputError(f"ram_rule {self.ram_rule!r} is unknown: use {', '.join(RAM_RULES)}", field="ram_rule")
         check_pue(self.pue)
         if self.intensity_g_per_kwh is not None:
             if not (self.intensity_g_per_kwh >= 0 and math.isfinite(self.intensity_g_per_kwh)):
@@ -285,6 +300,11 @@ class MeasureResult:
     gpus: tuple[str, ...]
     sampler_cpu_s: float
     profile: PowerProfile = field(repr=False)
+    #: what the CPU figure is: per-package (table share), per-logical-cpu (default), given, or rapl (measured)
+    cpu_tdp_basis: str = ""
+    cpu_table_key: str | None = None
+    cpu_rule: str = "linear"
+    ram_rule: str = "per-gb"
 
     @property
     def label(self) -> str:
@@ -330,7 +350,8 @@ class MeasureResult:
             "cpu_seconds": self.cpu_seconds, "peak_rss_bytes": self.peak_rss_bytes, "samples": self.samples,
             "interval_s": self.interval_s, "cpu_model": self.cpu_model, "cpu_tdp_w": self.cpu_tdp_w,
             "cpu_tdp_source": self.cpu_tdp_source, "logical_cpus": self.logical_cpus, "gpus": ";".join(self.gpus),
-            "sampler_cpu_s": self.sampler_cpu_s,
+            "sampler_cpu_s": self.sampler_cpu_s, "cpu_tdp_basis": self.cpu_tdp_basis,
+            "cpu_table_key": self.cpu_table_key, "cpu_rule": self.cpu_rule, "ram_rule": self.ram_rule,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -367,7 +388,9 @@ def build_result(samples: Sequence[Sample], *, model: PowerModel, cpu: CpuPower,
         cpu_seconds=float(samples[-1].tree_cpu_s) if samples else 0.0, peak_rss_bytes=int(peak_rss_bytes),
         samples=len(samples), interval_s=options.interval_s, cpu_model=cpu.model_name, cpu_tdp_w=cpu.tdp_w,
         cpu_tdp_source=cpu.source, logical_cpus=cpu.logical_cpus, gpus=tuple(gpu_names),
-        sampler_cpu_s=float(sampler_cpu_s), profile=profile, **emissions,
+        sampler_cpu_s=float(sampler_cpu_s), profile=profile, cpu_tdp_basis="rapl" if method == "rapl" else cpu.basis,
+        cpu_table_key=cpu.table_key, cpu_rule="rapl" if method == "rapl" else model.cpu_rule, ram_rule=model.ram_rule,
+        **emissions,
     )
 
 
@@ -385,7 +408,9 @@ class _Setup:
     def make(cls, options: MeasureOptions) -> _Setup:
         choice = select_method(options.method, options.rapl_root)
         cpu = cpu_power(override_tdp_w=options.cpu_tdp_w)
-        model = PowerModel(cpu.tdp_w, cpu.logical_cpus, options.idle_fraction, options.ram_w_per_gb)
+        model = PowerModel(cpu.tdp_w, cpu.logical_cpus, options.idle_fraction, options.ram_w_per_gb,
+                           cpu_rule=options.cpu_rule, ram_rule=options.ram_rule, machine_cpus=os.cpu_count(),
+                           machine_ram_bytes=_machine_ram_bytes(), arm=_is_arm())
         intensity = _Intensity.prepare(options)
         gpus = None
         if options.gpu:
@@ -417,6 +442,20 @@ class _Setup:
                             started_epoch=started_epoch, command=command, exit_code=exit_code,
                             sampler_cpu_s=sampler.sampler_cpu_s, peak_rss_bytes=sampler.peak_rss_bytes,
                             gpu_names=self.gpus.names if self.gpus is not None else (), intensity=self.intensity)
+
+
+def _machine_ram_bytes() -> int | None:
+    """Installed RAM (what codecarbon's machine mode charges), or None where the OS does not say."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _is_arm() -> bool:
+    import platform
+
+    return any(a in platform.machine().lower() for a in ("arm", "aarch"))
 
 
 def _options(options: MeasureOptions | None, overrides: dict[str, Any]) -> MeasureOptions:

@@ -21,6 +21,17 @@ seconds / machine busy CPU seconds``, clipped to [0, 1]); the convention of Scap
 "3 W per 8 GB" figure used by codecarbon (from Micron's DDR power guidance); Cloud Carbon Footprint
 uses a close 0.392 W/GB. Shared pages are counted once per process, so RSS can overstate.
 
+**Other rules** (``cpu_rule`` / ``ram_rule``), so a run can be accounted as codecarbon 3.x accounts it:
+
+* ``cpu_rule="codecarbon-process"``: ``tdp_w x u``, no idle share, ``u`` over the machine's logical CPUs
+  (codecarbon's ``tracking_mode="process"``, ``psutil.cpu_count()``);
+* ``cpu_rule="codecarbon-machine"``: ``tdp_w x (0.1 + 0.9 x L^3)`` with ``L`` the whole machine's busy
+  share, whoever runs (codecarbon's default ``tracking_mode="machine"``);
+* ``ram_rule="codecarbon-process"`` / ``"codecarbon-machine"``: codecarbon's DIMM model
+  (:func:`codecarbon_ram_w`) on the tree's resident memory / on the machine's installed RAM: a DIMM
+  count guessed from the size, 5 W per DIMM (x86; 1.5 W on ARM) with less per DIMM past 4, and at least
+  10 W (3 W on ARM), so any process below 16 GiB is charged 10 W.
+
 **GPU (NVML).** A GPU running one of the tree's processes at either end of an interval is charged in
 full for it: its energy counter difference (Volta and later), else the mean of its two power readings.
 """
@@ -39,12 +50,17 @@ from greenci.energy.records import EnergyRecord, UsageRecord
 from greenci.energy.sampling import Sample
 from greenci.errors import InputError
 
-__all__ = ["IDLE_FRACTION", "RAM_W_PER_GB", "PowerModel", "PowerProfile", "cpu_energy_from_usage",
-           "profile_from_samples", "ram_energy_from_usage"]
+__all__ = ["CPU_RULES", "IDLE_FRACTION", "RAM_RULES", "RAM_W_PER_GB", "PowerModel", "PowerProfile",
+           "codecarbon_ram_w", "cpu_energy_from_usage", "profile_from_samples", "ram_energy_from_usage"]
 
 IDLE_FRACTION = 0.12
 RAM_W_PER_GB = 0.375
 _GB = 1e9
+_GIB = 1024.0 ** 3
+#: CPU load rules: greenci's linear model with an idle share, and codecarbon's two tracking modes
+CPU_RULES = ("linear", "codecarbon-process", "codecarbon-machine")
+#: RAM rules: greenci's W per GB of resident memory, and codecarbon's DIMM model on the tree or the machine
+RAM_RULES = ("per-gb", "codecarbon-process", "codecarbon-machine")
 
 
 @dataclass(frozen=True)
@@ -55,8 +71,22 @@ class PowerModel:
     logical_cpus: int
     idle_fraction: float = IDLE_FRACTION
     ram_w_per_gb: float = RAM_W_PER_GB
+    cpu_rule: str = "linear"
+    ram_rule: str = "per-gb"
+    machine_cpus: int | None = None
+    machine_ram_bytes: int | None = None
+    arm: bool = False
 
     def __post_init__(self) -> None:
+        if self.cpu_rule not in CPU_RULES:
+            raise InputError(f"cpu_rule {self.cpu_rule!r} is unknown: use {', '.join(CPU_RULES)}", field="cpu_rule")
+        if self.ram_rule not in RAM_RULES:
+            raise InputError(f"ram_rule {self.ram_rule!r} is unknown: use {', '.join(RAM_RULES)}", field="ram_rule")
+        if self.machine_cpus is not None and int(self.machine_cpus) <= 0:
+            raise InputError(f"machine_cpus {self.machine_cpus} must be positive", field="machine_cpus")
+        if self.ram_rule == "codecarbon-machine" and not (self.machine_ram_bytes or 0) > 0:
+            raise InputError("ram_rule codecarbon-machine needs the machine's installed RAM (machine_ram_bytes > 0): "
+                             "use ram_rule per-gb or codecarbon-process", field="ram_rule")
         if not (self.cpu_tdp_w > 0 and math.isfinite(self.cpu_tdp_w)):
             raise InputError(f"cpu_tdp_w {self.cpu_tdp_w} must be a positive number of watts")
         if int(self.logical_cpus) <= 0:
@@ -72,8 +102,51 @@ class PowerModel:
         return self.cpu_tdp_w * (self.idle_fraction + (1.0 - self.idle_fraction) * u)
 
     def ram_power_w(self, rss_bytes: np.ndarray | float) -> np.ndarray:
-        """RAM power of ``rss_bytes`` resident bytes."""
-        return self.ram_w_per_gb * np.asarray(rss_bytes, dtype=np.float64) / _GB
+        """RAM power of ``rss_bytes`` resident bytes, by ``ram_rule``."""
+        rss = np.asarray(rss_bytes, dtype=np.float64)
+        if self.ram_rule == "codecarbon-process":
+            return codecarbon_ram_w(rss / _GIB, arm=self.arm)
+        if self.ram_rule == "codecarbon-machine":
+            return np.broadcast_to(codecarbon_ram_w(float(self.machine_ram_bytes or 0) / _GIB, arm=self.arm),
+                                   rss.shape).astype(np.float64)
+        return self.ram_w_per_gb * rss / _GB
+
+    @property
+    def cpu_count_for_rule(self) -> int:
+        """The CPUs a utilisation is a share of: the visible ones (greenci), the machine's (codecarbon)."""
+        if self.cpu_rule == "linear" or self.machine_cpus is None:
+            return int(self.logical_cpus)
+        return int(self.machine_cpus)
+
+    def cpu_power_by_rule_w(self, tree_share: np.ndarray, machine_share: np.ndarray | None) -> np.ndarray:
+        """CPU power by ``cpu_rule`` from the tree's and the machine's busy shares (each clipped to 0..1)."""
+        if self.cpu_rule == "linear":
+            return self.cpu_power_w(tree_share)
+        if self.cpu_rule == "codecarbon-process":
+            return self.cpu_tdp_w * np.clip(np.asarray(tree_share, dtype=np.float64), 0.0, 1.0)
+        if machine_share is None:
+            raise InputError("cpu_rule codecarbon-machine needs the machine's busy CPU time in every sample "
+                             "(/proc/stat or psutil): use cpu_rule linear or codecarbon-process", field="cpu_rule")
+        load = np.clip(np.asarray(machine_share, dtype=np.float64), 0.0, 1.0)
+        return self.cpu_tdp_w * (0.1 + 0.9 * load ** 3)
+
+
+def codecarbon_ram_w(size_gib: np.ndarray | float, *, arm: bool = False) -> np.ndarray:
+    """codecarbon 3.x's RAM power for ``size_gib`` GiB (``RAM._calculate_ram_power``), vectorised.
+
+    DIMMs guessed from the size: 1 up to 2 GiB, 2 up to 16, 4 up to 64, 8 up to 128, and past that the
+    size over the largest power-of-two DIMM (16..128 GiB) not above a 1/8 share, at most 32. 5 W per
+    DIMM on x86 (1.5 W on ARM) for the first 4, then 90 %, 80 % (past 8) and 70 % (past 16); at least
+    two DIMMs' worth on x86 (10 W) and 3 W on ARM.
+    """
+    gb = np.asarray(size_gib, dtype=np.float64)
+    dimm_gb = np.clip(2.0 ** np.floor(np.log2(np.maximum(gb, 1.0) / 8.0)), 16.0, 128.0)
+    large = np.minimum(np.ceil(gb / dimm_gb), 32.0)
+    count = np.select([gb <= 2, gb <= 16, gb <= 64, gb <= 128], [1.0, 2.0, 4.0, 8.0], large)
+    per, floor_w = (1.5, 3.0) if arm else (5.0, 10.0)
+    watts = per * (np.minimum(count, 4) + 0.9 * np.clip(count - 4, 0, 4) + 0.8 * np.clip(count - 8, 0, 8)
+                   + 0.7 * np.maximum(count - 16, 0))
+    return np.maximum(watts, floor_w)
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,8 +200,13 @@ def profile_from_samples(samples: Sequence[Sample], model: PowerModel, *, method
     rss = np.array([s.rss_bytes for s in keep], dtype=np.float64)
     ram_w = model.ram_power_w((rss[1:] + rss[:-1]) / 2.0)
     if method == "model":
-        share = (cpu / (dt * model.logical_cpus)).clip(0.0, 1.0)
-        cpu_w = model.cpu_power_w(share)
+        share = (cpu / (dt * model.cpu_count_for_rule)).clip(0.0, 1.0)
+        machine = None
+        if model.cpu_rule == "codecarbon-machine" and all(s.machine_busy_s is not None for s in keep):
+            busy = np.diff(np.array([s.machine_busy_s for s in keep], dtype=np.float64))
+            machine = (busy / (dt * model.cpu_count_for_rule)).clip(0.0, 1.0)
+            share = machine
+        cpu_w = model.cpu_power_by_rule_w(share, machine)
     else:
         cpu_w, share = _rapl_cpu_w(keep, cpu, dt, rapl_ranges_uj)
     gpu_w = _gpu_w(keep, dt)
