@@ -38,6 +38,10 @@ unknown is refused: run ipmitool with ``-Z`` (UTC). A BMC whose clock is not set
 or ``Unspecified`` (and one that is wrong, a time days ahead): then a line holding only a time just
 before the block (e.g. written by ``date -u -Is``) gives the time instead, else ``at`` for a file of a
 single reading, else it is refused.
+
+:func:`read_ipmi` also reads ``ipmitool sdr`` / ``sdr elist`` / ``sensor`` output (power sensors per PSU,
+CPU, DRAM and node): it tells the two apart from the file's start and hands sdr rows to
+:mod:`greenci.energy.ipmi_sdr`.
 """
 
 from __future__ import annotations
@@ -50,8 +54,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+from greenci.energy.ipmi_sdr import FORMAT as SDR_FORMAT
+from greenci.energy.ipmi_sdr import looks_like_sdr, parse_sdr
 from greenci.energy.records import EnergyRecord, check_power_w, check_span_s, utc_datetime
-from greenci.energy.sniff import decode, lines, open_text
+from greenci.energy.sniff import SNIFF_BYTES, decode, lines, open_text
 from greenci.errors import DataFormatError, InputError
 
 __all__ = ["MAX_PERIOD_S", "SOURCE", "parse_dcmi_power_reading", "read_ipmi"]
@@ -287,20 +293,42 @@ def parse_dcmi_power_reading(text: str, *, host: str = "localhost", at: object |
     return _records(_blocks(text.splitlines(), where), host=host, at=at, where=where)
 
 
-def read_ipmi(path: str | os.PathLike[str], *, host: str | None = None, at: object | None = None) -> list[EnergyRecord]:
-    """Read a file (``-`` for stdin) of dcmi power reading output; ``host`` defaults to the file's stem.
+def _has_dcmi(head: str) -> bool:
+    return any(name == "instant" for line in head.splitlines() for name, _l, _v in _fields(line))
 
-    The file's first 64 KiB must be text holding an ``Instantaneous power reading`` (or ``Current
-    Power``) line; anything else is refused before the rest is read.
+
+def _time_and_note(at: object | None, fallback: datetime, fallback_note: str) -> tuple[datetime, str]:
+    if at is not None:
+        return _at(at), "at given by the caller"
+    return fallback, fallback_note
+
+
+def read_ipmi(path: str | os.PathLike[str], *, host: str | None = None, at: object | None = None) -> list[EnergyRecord]:
+    """Read a file (``-`` for stdin) of dcmi power reading output, or of ``ipmitool sdr`` / ``sdr elist`` /
+    ``sensor`` output (:mod:`greenci.energy.ipmi_sdr`); ``host`` defaults to the file's stem.
+
+    The format is told from the file's first 64 KiB: an ``Instantaneous power reading`` (or ``Current
+    Power``) line means DCMI, pipe-separated sensor rows mean sdr; anything else is refused before the rest
+    is read. sdr output carries no time: rows take ``at``, else the file's modification time (stdin: the
+    time it was read), unless a time line precedes them.
     """
     if str(path) == "-":
         stream = getattr(sys.stdin, "buffer", None)
         text = decode(stream.read(), where="<stdin>", fmt=_FORMAT) if stream is not None else sys.stdin.read()
+        if not _has_dcmi(text[:SNIFF_BYTES]) and looks_like_sdr(text[:SNIFF_BYTES]):
+            stamp, note = _time_and_note(at, datetime.now(UTC), "when greenci read stdin (no time in the output)")
+            return parse_sdr(text.splitlines(), host=host or "localhost", at=stamp, time_note=note, where="<stdin>")
         return parse_dcmi_power_reading(text, host=host or "localhost", at=at, path="<stdin>")
     p = Path(path)
     with open_text(p, fmt=_FORMAT) as (fh, head):
-        if not any(name == "instant" for line in head.splitlines() for name, _l, _v in _fields(line)):
-            raise DataFormatError(f"no 'Instantaneous power reading' (ipmitool) or 'Current Power' (FreeIPMI) line "
-                                  f"at its start: expected {_FORMAT}", path=str(p))
-        blocks = _blocks(lines(fh, str(p)), str(p))
+        if _has_dcmi(head):
+            blocks = _blocks(lines(fh, str(p)), str(p))
+        elif looks_like_sdr(head):
+            stamp, note = _time_and_note(at, datetime.fromtimestamp(p.stat().st_mtime, UTC),
+                                         "the file's modification time (no time in the output)")
+            return parse_sdr(lines(fh, str(p)), host=host or p.stem, at=stamp, time_note=note, where=str(p))
+        else:
+            raise DataFormatError("no 'Instantaneous power reading' (ipmitool) or 'Current Power' (FreeIPMI) line "
+                                  f"and no sensor rows ('PSU1 Input Power | 220 Watts | ok') at its start: expected "
+                                  f"{_FORMAT} or {SDR_FORMAT}", path=str(p))
     return _records(blocks, host=host or p.stem, at=at, where=str(p))

@@ -9,8 +9,18 @@ Shapes read (DMTF Redfish schemas):
   (a cumulative meter, kWh).
 * ``/redfish/v1/Chassis/{id}/PowerSubsystem`` -> ``PowerSupplies`` -> ``{psu}/Metrics``
   (``#PowerSupplyMetrics``): ``InputPowerWatts.Reading`` and ``EnergykWh.Reading`` per supply.
-* ``/redfish/v1/Chassis/{id}/Sensors/{sensor}`` (``#Sensor``): ``ReadingType`` ``Power`` (W),
-  ``EnergykWh``/``EnergyWh``/``EnergyJoules`` (meters), with ``ReadingTime`` when the service gives it.
+* ``/redfish/v1/Chassis/{id}/Sensors/{sensor}`` (``#Sensor``): ``ReadingType`` ``Power`` (W, or the
+  ``ReadingUnits`` kW / mW), ``EnergykWh``/``EnergyWh``/``EnergyJoules`` (meters), with ``ReadingTime``
+  when the service gives it. Its scope comes from ``PhysicalContext`` (``PowerSupply`` -> ``psu``, ``CPU``
+  -> ``cpu``, ``Memory`` -> ``ram``, ``GPU``), else from its id (``PS1InputPower`` -> ``psu``, see
+  :mod:`greenci.energy.scopes`); a sensor of another part (a fan) is skipped, never taken as ``total``.
+* TelemetryService ``MetricReport`` and ``PowerEquipment`` rack PDUs (mains, branch circuits, outlets):
+  :mod:`greenci.energy.redfish_telemetry`. A file may hold the report's ``MetricReportDefinition`` or
+  ``MetricDefinition`` resources beside it (a JSON array): they give the units; alone they are refused.
+* A collection expanded with ``$expand`` (``Members`` holding resources): each member.
+
+A sensor, supply, outlet or circuit whose ``Status.State`` is ``Disabled``, ``Absent`` or
+``UnavailableOffline`` is skipped; when nothing is left the file is refused, naming what was skipped.
 
 Readings carry no time except a Sensor's ``ReadingTime``, so each is stamped ``at``: the HTTP
 response's ``Date`` for live reads, the file's modification time for saved JSON, or what you pass.
@@ -40,6 +50,7 @@ import httpx
 
 from greenci.config import Secret, as_secret
 from greenci.energy.records import EnergyRecord, check_meter_kwh, check_power_w, check_span_s, utc_datetime
+from greenci.energy.scopes import classify, names_other_part
 from greenci.energy.sniff import open_text
 from greenci.errors import DataFormatError, InputError, SourceError
 from greenci.http import USER_AGENT, HttpSession, HttpSourceClient
@@ -49,7 +60,8 @@ __all__ = ["MAX_JSON_BYTES", "SOURCE", "RedfishClient", "parse_redfish", "read_r
 SOURCE = "redfish"
 #: a saved Redfish file larger than this is not a handful of resources: refused before it is parsed
 MAX_JSON_BYTES = 64 * 1024 * 1024
-_FORMAT = "saved Redfish JSON (Power, PowerSubsystem, EnvironmentMetrics, PowerSupplyMetrics or Sensor)"
+_FORMAT = ("saved Redfish JSON (Power, PowerSubsystem, EnvironmentMetrics, PowerSupplyMetrics, Sensor, MetricReport "
+           "or PowerEquipment Outlet / Circuit)")
 _ENERGY_UNITS = {"EnergykWh": 1.0, "EnergyWh": 1e-3, "EnergyJoules": 1 / 3.6e6}
 
 Check = Callable[..., float]
@@ -87,11 +99,32 @@ def _excerpt(obj: Any, key: str, where: str, pointer: str, check: Check) -> floa
     return _number(inner, "Reading", where, _join(pointer, key), check)
 
 
+_KINDS = ("PowerSupplyMetrics", "EnvironmentMetrics", "PowerSubsystem", "Sensor", "Power", "MetricReportDefinition",
+          "MetricReport", "MetricDefinition", "Outlet", "Circuit", "PowerDistributionMetrics", "PowerDistribution")
+_DEFINITIONS = ("MetricReportDefinition", "MetricDefinition")
+_EQUIPMENT_KINDS = ("Outlet", "Circuit", "PowerDistributionMetrics", "PowerDistribution")
+#: Redfish PhysicalContext values -> component; other contexts (Fan, StorageDevice, ...) are skipped
+_CONTEXTS = {"PowerSupply": "psu", "CPU": "cpu", "CPUSubsystem": "cpu", "Memory": "ram", "MemorySubsystem": "ram",
+             "GPU": "gpu", "GPUSubsystem": "gpu", "Chassis": "total", "SystemBoard": "total", "ComputeBay": "total"}
+_SENSOR_POWER_UNITS = {"W": 1.0, "kW": 1e3, "mW": 1e-3}
+_SENSOR_ENERGY_UNITS = {"kW.h": 1.0, "W.h": 1e-3, "J": 1 / 3.6e6, "kJ": 1 / 3.6e3}
+
+
 def _kind(doc: Mapping[str, Any]) -> str:
     odata = str(doc.get("@odata.type", ""))
-    for name in ("PowerSupplyMetrics", "EnvironmentMetrics", "PowerSubsystem", "Sensor", "Power"):
+    for name in _KINDS:
         if odata.startswith(f"#{name}."):
             return name
+    if odata.endswith("Collection") or (isinstance(doc.get("Members"), list) and "PowerControl" not in doc):
+        return "Collection"
+    if "MetricValues" in doc:
+        return "MetricReport"
+    if "MetricReportDefinitionType" in doc or ("Metrics" in doc and "ReportActions" in doc):
+        return "MetricReportDefinition"
+    if "OutletType" in doc or ("PowerState" in doc and "PowerWatts" in doc and "CircuitType" not in doc):
+        return "Outlet"
+    if "CircuitType" in doc:
+        return "Circuit"
     if "PowerControl" in doc:
         return "Power"
     if "ReadingType" in doc:
@@ -112,18 +145,44 @@ def _when(at: object) -> datetime:
         raise InputError(str(exc), field="at") from None
 
 
-def parse_redfish(doc: Any, *, chassis: str, at: object, where: str = "redfish",
-                  pointer: str = "") -> list[EnergyRecord]:
-    """Records from one Redfish resource (Power, EnvironmentMetrics, PowerSupplyMetrics, Sensor, or a
-    PowerSubsystem whose ``PowerSupplies`` were expanded with their ``Metrics``).
+def parse_redfish(doc: Any, *, chassis: str, at: object, where: str = "redfish", pointer: str = "",
+                  units: Mapping[str, tuple[str, float]] | None = None,
+                  skipped: list[str] | None = None) -> list[EnergyRecord]:
+    """Records from one Redfish resource (Power, EnvironmentMetrics, PowerSupplyMetrics, Sensor, a
+    PowerSubsystem whose ``PowerSupplies`` were expanded with their ``Metrics``, a MetricReport, a
+    PowerEquipment Outlet / Circuit / PDU, or an expanded collection of these).
 
     ``where`` names the file (or URL) in errors, ``pointer`` the resource's place in it (``0`` for the first
-    of a JSON array); values are named by their JSON path from there.
+    of a JSON array); values are named by their JSON path from there. ``units`` gives a MetricReport's units
+    by metric id (from its definitions); ``skipped`` collects what was left out and why.
     """
     if not isinstance(doc, Mapping):
         raise DataFormatError("expected a Redfish resource (a JSON object)", path=where, column=pointer or None)
     stamp = _when(at)
     kind = _kind(doc)
+    notes: list[str] = skipped if skipped is not None else []
+    if kind in _DEFINITIONS or kind == "MetricReport" or kind in _EQUIPMENT_KINDS:
+        from greenci.energy import redfish_telemetry as rt
+
+        if kind in _DEFINITIONS:
+            raise DataFormatError(f"this is a {kind} (what to collect): it holds no values. Save the MetricReport it "
+                                  "produces (/redfish/v1/TelemetryService/MetricReports/{id}), alone or beside it in "
+                                  "a JSON array", path=where, column=pointer or None)
+        if kind == "MetricReport":
+            return rt.parse_metric_report(doc, chassis=chassis, at=stamp, where=where, pointer=pointer,
+                                          units=units or {}, skipped=notes)
+        return rt.parse_equipment(doc, kind, pdu=chassis, at=stamp, where=where, pointer=pointer, skipped=notes)
+    if kind == "Collection":
+        members = _array(doc, "Members", where, pointer)
+        full = [(i, m) for i, m in enumerate(members) if isinstance(m, Mapping) and set(m) - {"@odata.id"}]
+        if not full:
+            raise DataFormatError("this collection holds links, not resources: save it with $expand=. or save each "
+                                  "member", path=where, column=pointer or None)
+        out: list[EnergyRecord] = []
+        for i, m in full:
+            out += parse_redfish(m, chassis=chassis, at=stamp, where=where, pointer=_join(pointer, f"Members/{i}"),
+                                 units=units, skipped=notes)
+        return out
     if kind == "Power":
         return _power(doc, chassis, stamp, where, pointer)
     if kind == "EnvironmentMetrics":
@@ -135,10 +194,11 @@ def parse_redfish(doc: Any, *, chassis: str, at: object, where: str = "redfish",
                          _excerpt(doc, "InputPowerWatts", where, pointer, check_power_w),
                          _excerpt(doc, "EnergykWh", where, pointer, check_meter_kwh), "PowerSupplyMetrics")
     if kind == "Sensor":
-        return _sensor(doc, chassis, stamp, where, pointer)
+        return _sensor(doc, chassis, stamp, where, pointer, notes)
     if kind == "PowerSubsystem":
         return _power_subsystem(doc, chassis, stamp, where, pointer)
-    raise DataFormatError("not a Redfish Power, PowerSubsystem, EnvironmentMetrics, PowerSupplyMetrics or Sensor "
+    raise DataFormatError("not a Redfish Power, PowerSubsystem, EnvironmentMetrics, PowerSupplyMetrics, Sensor, "
+                          "MetricReport or PowerEquipment "
                           f"resource (@odata.type {str(doc.get('@odata.type'))[:60]!r})", path=where,
                           column=pointer or None)
 
@@ -198,7 +258,7 @@ def _power(doc: Mapping[str, Any], chassis: str, stamp: datetime, where: str, po
                                         end=stamp, energy_kwh=avg * span / 3.6e6, power_w=avg,
                                         method=f"PowerMetrics.AverageConsumedWatts over {minutes:g} min"))
     for i, psu in enumerate(_array(doc, "PowerSupplies", where, pointer)):
-        if not isinstance(psu, Mapping):
+        if not isinstance(psu, Mapping) or _inactive(psu):
             continue
         watts = _number(psu, "PowerInputWatts", where, _join(pointer, f"PowerSupplies/{i}"), check_power_w)
         if watts is not None:
@@ -211,11 +271,46 @@ def _power(doc: Mapping[str, Any], chassis: str, stamp: datetime, where: str, po
     return out
 
 
-def _sensor(doc: Mapping[str, Any], chassis: str, stamp: datetime, where: str,
-            pointer: str) -> list[EnergyRecord]:
+def _inactive(doc: Mapping[str, Any]) -> str | None:
+    status = doc.get("Status")
+    state = status.get("State") if isinstance(status, Mapping) else None
+    return state if state in ("Disabled", "Absent", "UnavailableOffline") else None
+
+
+def _sensor_scope(doc: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(component, note)`` of a Sensor: its PhysicalContext, else its id or name; None: another part."""
+    context = doc.get("PhysicalContext")
+    name = str(doc.get("Id") or doc.get("Name") or "")
+    if isinstance(context, str) and context:
+        component = _CONTEXTS.get(context)
+        if component is None:
+            return None
+        if component == "psu" and doc.get("PhysicalSubContext") == "Output":
+            return component, " (PSU output, DC)"
+        return component, ""
+    scope = classify(name)
+    if scope is not None:
+        return scope.component, f" ({scope.note})" if scope.note else ""
+    if names_other_part(name):
+        return None
+    return "total", " (no part named: taken as the chassis total)"
+
+
+def _sensor(doc: Mapping[str, Any], chassis: str, stamp: datetime, where: str, pointer: str,
+            skipped: list[str]) -> list[EnergyRecord]:
     kind = str(doc.get("ReadingType", ""))
     if kind != "Power" and kind not in _ENERGY_UNITS:
         return []
+    resource = f"{chassis}/Sensors/{doc.get('Id', 'sensor')}"
+    if state := _inactive(doc):
+        skipped.append(f"sensor {resource} is {state}")
+        return []
+    scope = _sensor_scope(doc)
+    if scope is None:
+        skipped.append(f"sensor {resource} ({doc.get('PhysicalContext') or doc.get('Id')}) is not a node, PSU, CPU, "
+                       "DRAM or GPU sensor")
+        return []
+    component, note = scope
     when = stamp
     reading_time = doc.get("ReadingTime")
     if reading_time is not None:
@@ -226,12 +321,16 @@ def _sensor(doc: Mapping[str, Any], chassis: str, stamp: datetime, where: str,
         except InputError:
             raise DataFormatError(f"{str(reading_time)[:40]!r} is not a time: Redfish gives ISO 8601, e.g. "
                                   "2024-03-01T12:00:00Z", path=where, column=_join(pointer, "ReadingTime")) from None
-    resource = f"{chassis}/Sensors/{doc.get('Id', 'sensor')}"
+    units = doc.get("ReadingUnits")
     if kind == "Power":
-        return _readings(resource, when, "total", _number(doc, "Reading", where, pointer, check_power_w), None,
-                         "Sensor Power")
-    meter = _number(doc, "Reading", where, pointer, check_meter_kwh, factor=_ENERGY_UNITS[kind])
-    return _readings(resource, when, "total", None, meter, f"Sensor {kind}")
+        factor = _SENSOR_POWER_UNITS.get(units, 1.0) if isinstance(units, str) else 1.0
+        return _readings(resource, when, component, _number(doc, "Reading", where, pointer, check_power_w, factor),
+                         None, f"Sensor Power{note}")
+    factor = _ENERGY_UNITS[kind]
+    if isinstance(units, str) and units in _SENSOR_ENERGY_UNITS:
+        factor = _SENSOR_ENERGY_UNITS[units]
+    meter = _number(doc, "Reading", where, pointer, check_meter_kwh, factor=factor)
+    return _readings(resource, when, component, None, meter, f"Sensor {kind}{note}")
 
 
 def _power_subsystem(doc: Mapping[str, Any], chassis: str, stamp: datetime, where: str,
@@ -286,20 +385,44 @@ def read_redfish(path: str | os.PathLike[str], *, chassis: str | None = None, at
     if when is None:
         when = datetime.fromtimestamp(p.stat().st_mtime, UTC)
     docs = doc if isinstance(doc, list) else [doc]
+    units, readable = _definitions(docs)
+    if docs and not readable:
+        kinds = {_kind(d) for d in docs if isinstance(d, Mapping)}
+        raise DataFormatError(f"holds only {' and '.join(sorted(kinds))} resources: they say what to collect and hold "
+                              "no values. Save the MetricReport they produce (/redfish/v1/TelemetryService/"
+                              "MetricReports/{id}), alone or beside them in a JSON array", path=where)
     out: list[EnergyRecord] = []
-    for i, d in enumerate(docs):
+    skipped: list[str] = []
+    for i, d in readable:
         out += parse_redfish(d, chassis=chassis or _chassis_id(d) or p.stem, at=when, where=where,
-                             pointer=str(i) if isinstance(doc, list) else "")
+                             pointer=str(i) if isinstance(doc, list) else "", units=units, skipped=skipped)
     if not out:
-        raise DataFormatError("no power or energy reading in the file (every reading is null, or the sensors are "
-                              "not power or energy sensors)", path=where)
+        why = f": {'; '.join(skipped[:8])}" if skipped else ""
+        raise DataFormatError("no power or energy reading in the file that can be used (every reading is null, "
+                              f"disabled or absent, or the sensors are not power or energy sensors){why}", path=where)
     return out
+
+
+def _definitions(docs: list[Any]) -> tuple[dict[str, tuple[str, float]], list[tuple[int, Any]]]:
+    """Units from the definitions among ``docs``, and the other docs (with their index) to read."""
+    from greenci.energy.redfish_telemetry import definition_units
+
+    units: dict[str, tuple[str, float]] = {}
+    readable = []
+    for i, d in enumerate(docs):
+        if isinstance(d, Mapping) and _kind(d) in _DEFINITIONS:
+            units.update(definition_units(d))
+        else:
+            readable.append((i, d))
+    return units, readable
 
 
 def _chassis_id(doc: Any) -> str | None:
     if not isinstance(doc, Mapping):
         return None
     parts = str(doc.get("@odata.id", "")).strip("/").split("/")
+    if len(parts) > 4 and parts[:3] == ["redfish", "v1", "PowerEquipment"]:
+        return parts[4]
     return parts[3] if len(parts) > 3 and parts[:3] == ["redfish", "v1", "Chassis"] else None
 
 
