@@ -223,3 +223,21 @@ def test_cli_attribute_and_pue(tmp_path: Path) -> None:
     assert pdoc["intervals"][0]["pue"] == pytest.approx(0.03 / it_kwh)
     shown = runner.invoke(app, ["telemetry", "pue", "--facility", str(fac), "--it", str(it)])
     assert shown.exit_code == 0 and "metered per interval" in shown.stdout
+
+
+def test_ci_sampler_usage_feeds_the_attribution(tmp_path: Path) -> None:
+    """What ``greenci ci start`` samples (samples.jsonl, written here by hand) becomes usage of the job."""
+    import json
+
+    from greenci.usecases.ci_energy import usage_records
+
+    lines = [json.dumps({"started_epoch": T0.timestamp(), "pid": 1})]
+    lines += [json.dumps({"t_s": float(t), "busy_s": 1.5 * t, "machine_busy_s": 1000 + 1.5 * t, "mem_bytes": 0,
+                          "rapl_uj": None}) for t in range(0, 601, 5)]
+    (tmp_path / "samples.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    usage = usage_records(tmp_path, "run-42/job-7")
+    assert usage[0].unit == "s" and usage[0].aggregation == "cumulative" and usage[-1].value == pytest.approx(900.0)
+    result = attribute(_node(), usage, idle_w=120.0)
+    assert result.job_kwh()["run-42/job-7"] == pytest.approx(result.node_kwh, rel=1e-9)  # alone on the node
+    with pytest.raises(InputError, match="job_id"):
+        usage_records(tmp_path, "")

@@ -51,8 +51,8 @@ def _usage_records(files: Sequence[Path]) -> list[Any]:
     for f in files:
         recs = read_records(f)
         if any(not isinstance(r, UsageRecord) for r in recs):
-            raise InputError(f"--usage {f}: holds energy records, not usage: give the jobs' CPU time (e.g. greenci "
-                             "ci usage, or a node agent's cgroup samples)", field="usage")
+            raise InputError(f"--usage {f}: holds energy records, not usage: give the jobs' CPU time (usage records "
+                             "of cpu in ns, us, ms or s, one resource id per job)", field="usage")
         out += recs
     return out
 

@@ -33,12 +33,14 @@ from greenci.energy.cpu_tdp import CpuPower, cpu_power
 from greenci.energy.meter import MeasureOptions, MeasureResult, MethodChoice, build_result, select_method
 from greenci.energy.power_model import PowerModel
 from greenci.energy.rapl import RaplDomain, read_energy_uj
+from greenci.energy.records import UsageRecord
 from greenci.energy.sampling import Sample, machine_busy_s
 from greenci.errors import ConfigError, GreenciError, InputError
 from greenci.outputs import append_line, check_folder, write_text
 
 __all__ = ["SAMPLER_MODULE", "STATE_FILE", "CiState", "SamplerStop", "ci_result", "default_state_dir",
-           "read_samples", "read_state", "run_sampler", "sampler_alive", "start_sampler", "stop_sampler"]
+           "read_samples", "read_state", "run_sampler", "sampler_alive", "start_sampler", "stop_sampler",
+           "usage_records"]
 
 STATE_FILE = "state.json"
 SAMPLES_FILE = "samples.jsonl"
@@ -334,6 +336,22 @@ def read_samples(state_dir: Path) -> tuple[float, list[Sample]]:
                          "run greenci ci start again earlier in the job, and check "
                          f"{Path(state_dir) / LOG_FILE}", field="state_dir")
     return started, samples
+
+
+def usage_records(state_dir: Path, job_id: str, *, source: str = "greenci-ci") -> list[UsageRecord]:
+    """The sampler's CPU seconds as usage records of ``job_id`` (a counter, seconds), for attribution.
+
+    Each sample becomes a ``cpu`` reading in ``s`` with aggregation ``cumulative`` at its wall-clock time,
+    so :func:`greenci.energy.attribution.attribute` charges the job its share of the node's metered power.
+    What the sampler counts is the **whole machine's** busy time (the job owns its runner): right for a
+    dedicated runner; on a node shared by several jobs, give per-job cgroup or process accounting instead,
+    or each job would be charged the others' CPU time.
+    """
+    if not job_id:
+        raise InputError("job_id is empty: name the job the usage belongs to", field="job_id")
+    started, samples = read_samples(state_dir)
+    return [UsageRecord(source=source, resource_id=job_id, metric="cpu", start=started + s.t_s, end=started + s.t_s,
+                        value=s.tree_cpu_s, unit="s", aggregation="cumulative") for s in samples]
 
 
 # ====================================================================== the result
