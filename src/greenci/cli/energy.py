@@ -330,6 +330,12 @@ def telemetry_gnocchi(
     granularity: float | None = typer.Option(None, help="Granularity in seconds (one of the archive policy's)."),
     aggregation: str = typer.Option("mean", help="Aggregation: mean, max, rate:mean, ..."),
     to_energy: bool = typer.Option(False, "--to-energy", help="Convert cpu (ns or %) and memory (MB) into energy."),
+    file: list[Path] | None = typer.Option(None, "--file", help="Saved Gnocchi bodies (measures, aggregates, a metric, "
+                                                                "an archive policy): power and energy as records."),
+    power_metric: list[str] | None = typer.Option(None, "--power-metric", help="Live: a power or energy metric id "
+                                                                               "(repeatable), read as energy."),
+    unit: str | None = typer.Option(None, "--unit", help="With --file/--power-metric: the unit (W, kW, kWh, J) when "
+                                                         "the body does not say."),
     vcpus: int = typer.Option(1, help="With --to-energy: vCPUs of each instance."),
     vcpu_w: float = typer.Option(4.0, "--vcpu-w", help="With --to-energy: W per vCPU at full load."),
     auth_url: str | None = _AUTH_URL, username: str | None = _USERNAME, password: str | None = _PASSWORD,
@@ -338,15 +344,32 @@ def telemetry_gnocchi(
     region_name: str | None = _REGION_NAME,
     output: Path | None = _OUT, fmt: str = _FMT,
 ) -> None:
-    """Usage of OpenStack resources from Gnocchi (Keystone password auth), optionally as energy."""
+    """Usage of OpenStack resources from Gnocchi (Keystone password auth), optionally as energy; power metrics."""
     from greenci.config import load_settings
     from greenci.energy.gnocchi import GnocchiClient
 
+    if file:
+        from greenci.energy.gnocchi import read_gnocchi
+
+        _check_output(output, fmt)
+        recs, policies = read_gnocchi(file, unit=unit, granularity=granularity, aggregation=aggregation,
+                                      resource_id=resource_id[0] if resource_id and len(resource_id) == 1 else None)
+        for policy in policies:
+            _stderr().print(f"archive policy {policy.describe()}")
+        if recs:
+            _emit(recs, output, fmt, "gnocchi power and energy")
+        return
     _check_output(output, fmt, EnergyRecord if to_energy else UsageRecord)
     auth = _keystone(auth_url, username, password, project_name, project_id, user_domain_name, project_domain_name)
     settings = load_settings()
     with GnocchiClient(url, auth, region=region_name, timeout_s=settings.timeout_s,
                        retries=settings.retries) as client:
+        if power_metric:
+            _check_output(output, fmt)
+            recs = [r for m in power_metric for r in client.power(m, start=start, stop=stop, granularity=granularity,
+                                                                  aggregation=aggregation, unit=unit)]
+            _emit(recs, output, fmt, "gnocchi power and energy")
+            return
         usage = client.usage(resource_type, metric, start=start, stop=stop, granularity=granularity,
                              aggregation=aggregation, resource_ids=resource_id or ())
     if not to_energy:
@@ -363,7 +386,10 @@ def telemetry_gnocchi(
 @telemetry_app.command("ceilometer")
 @_friendly
 def telemetry_ceilometer(
-    meter: str = typer.Option(..., help="Meter name, e.g. cpu, memory.usage, hardware.ipmi.node.power."),
+    meter: str | None = typer.Option(None, help="Meter name, e.g. cpu, memory.usage, hardware.ipmi.node.power."),
+    file: list[Path] | None = typer.Option(None, "--file", help="Saved /v2/samples or /v2/meters/<name> JSON bodies: "
+                                                                "their power and energy samples as energy records."),
+    intervals: bool = _INTERVALS, max_gap_s: float | None = _MAX_GAP,
     url: str | None = typer.Option(None, help="Ceilometer URL (default: the catalog's 'metering' endpoint)."),
     resource_id: str | None = typer.Option(None, "--resource-id", help="Only this resource."),
     start: str | None = typer.Option(None, help="Start, UTC ISO 8601."),
@@ -375,10 +401,22 @@ def telemetry_ceilometer(
     region_name: str | None = _REGION_NAME,
     output: Path | None = _OUT, fmt: str = _FMT,
 ) -> None:
-    """Samples of one meter from a Ceilometer v2 API (pre-Queens OpenStack)."""
+    """Samples of one meter from a Ceilometer v2 API (pre-Queens OpenStack), or power from saved bodies (--file)."""
     from greenci.config import load_settings
     from greenci.energy.ceilometer import CeilometerClient
 
+    if file:
+        from greenci.energy.ceilometer import read_ceilometer
+
+        if meter or url:
+            raise InputError("give --file (saved bodies) or --meter/--url (a live read), not both", field="file")
+        _check_output(output, fmt)
+        recs = [r for f in file for r in read_ceilometer(f)]
+        _emit(_energy_out(recs, intervals, max_gap_s, file), output, fmt, "ceilometer power and energy")
+        return
+    if not meter:
+        raise InputError("give --meter (e.g. hardware.ipmi.node.power) for a live read, or --file for saved bodies",
+                         field="meter")
     _check_output(output, fmt, UsageRecord)
     auth = _keystone(auth_url, username, password, project_name, project_id, user_domain_name, project_domain_name)
     settings = load_settings()
@@ -386,6 +424,22 @@ def telemetry_ceilometer(
                           retries=settings.retries) as client:
         samples = client.samples(meter, resource_id=resource_id, start=start, stop=stop, limit=limit)
     _emit(samples, output, fmt, "ceilometer")
+
+
+@telemetry_app.command("codecarbon")
+@_friendly
+def telemetry_codecarbon(
+    files: list[Path] = typer.Argument(..., help="codecarbon emissions.csv files."),
+    tz: str | None = typer.Option(None, "--tz", help="Time zone of the machine that wrote the file (codecarbon "
+                                                     "writes local time without a zone); default UTC."),
+    output: Path | None = _OUT, fmt: str = _FMT,
+) -> None:
+    """Energy by component (cpu, gpu, ram) from codecarbon's emissions.csv, one interval per row."""
+    from greenci.energy.codecarbon import read_codecarbon
+
+    _check_output(output, fmt)
+    recs = [r for f in files for r in read_codecarbon(f, tz=tz)]
+    _emit(recs, output, fmt, "codecarbon")
 
 
 # ====================================================================== PUE from meters, attribution to jobs

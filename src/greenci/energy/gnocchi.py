@@ -19,24 +19,52 @@ Gnocchi (:class:`GnocchiClient`), every call with ``X-Auth-Token``:
 Each point ``[t, g, v]`` becomes a :class:`~greenci.energy.records.UsageRecord` over ``[t, t + g)``.
 Units: OpenStack's ``cpu`` is cumulative CPU time in ns (ask ``aggregation="rate:mean"`` for ns per
 interval), ``memory.usage`` is MB; see :mod:`~greenci.energy.power_model` to turn them into energy.
+
+Power and energy (:func:`measures_to_energy`, :func:`aggregates_to_energy`, :func:`read_gnocchi` for saved
+bodies, :meth:`GnocchiClient.power` live). ``GET /v1/metric/{id}`` (:func:`parse_metric`) gives a metric's
+``unit`` and ``archive_policy``; ``GET /v1/archive_policy/{name}`` (:func:`parse_archive_policy`) its
+``definition``: one ``{granularity, points, timespan}`` per resolution kept (``"0:05:00"``,
+``"30 days, 0:00:00"`` as Gnocchi writes them, or seconds), so a reader can say what resolution it has.
+A measures list without ``granularity`` in the request holds every resolution of the policy at once: one
+series takes one granularity, the one asked (refused when absent, naming those present) else the
+finest; resolutions are never mixed. A power metric (``W``, ``kW``, ``mW``, ``MW``) aggregated by ``mean``
+is an interval ``[t, t + granularity)`` at that mean power (another aggregation of power, ``max`` say, is
+no mean and is refused). An energy metric (``J``, ``kJ``, ``MJ``, ``Wh``, ``kWh``, ``MWh``) is a cumulative
+counter: ``rate:sum`` is the energy of each granule; ``last``/``max`` read the counter at the granule's
+end, ``first``/``min`` at its start, ``mean``/``median`` near its middle, and consecutive readings are
+differenced (a fall is a reset, that stretch left out). ``null`` values (no data in the granule) are
+skipped. The scope comes from the metric name (``hardware.ipmi.node.power``: ``total``; ``cpu0.power``:
+``cpu``; see :mod:`~greenci.energy.telemetry_units`). ``POST /v1/aggregates`` answers asked with
+``details=true`` carry ``references``: the metrics (with their unit and name) or resources the measures
+come from; the reader takes units and names from them.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
 from greenci.config import Secret, as_secret
-from greenci.energy.records import MAX_SPAN_S, UsageRecord, utc_datetime
-from greenci.errors import AuthenticationError, InputError, SourceError
+from greenci.energy.records import MAX_SPAN_S, EnergyRecord, UsageRecord, check_power_w, utc_datetime
+from greenci.energy.sniff import open_text
+from greenci.energy.telemetry_units import component_from_name, counter_intervals, energy_factor_kwh, power_factor_w
+from greenci.errors import AuthenticationError, DataFormatError, InputError, SourceError
 from greenci.http import USER_AGENT, HttpSession, HttpSourceClient, require, require_list
 
-__all__ = ["KNOWN_UNITS", "SOURCE", "GnocchiClient", "KeystoneAuth", "parse_aggregates", "parse_measures"]
+__all__ = ["KNOWN_UNITS", "SOURCE", "ArchivePolicy", "ArchiveRule", "GnocchiClient", "KeystoneAuth", "MetricInfo",
+           "aggregates_to_energy", "load_saved_json", "measures_to_energy", "parse_aggregates",
+           "parse_archive_policy", "parse_measures", "parse_metric", "pick_granularity", "read_gnocchi"]
 
 SOURCE = "gnocchi"
 #: units of the metrics Ceilometer publishes to Gnocchi (used when the caller gives none)
@@ -229,6 +257,370 @@ def parse_aggregates(body: Any, *, label: str = "aggregated", unit: str = "") ->
     return out
 
 
+# ====================================================================== saved bodies, metrics, archive policies
+#: a saved telemetry body larger than this is not one API answer: refused before it is parsed
+MAX_JSON_BYTES = 256 * 1024 * 1024
+_FORMAT = ("a saved Gnocchi body (measures [[t, granularity, value], ...], an aggregates answer, a metric or an "
+           "archive policy)")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def load_saved_json(path: str | os.PathLike[str], fmt: str) -> tuple[Any, str]:
+    """``(document, path text)`` of a saved API answer, sniffed first (text, starts with ``[`` or ``{``)."""
+    p = Path(path)
+    where = str(p)
+    with open_text(p, fmt=fmt) as (fh, head):
+        if not head.lstrip().startswith(("{", "[")):
+            raise DataFormatError(f"does not start with '{{' or '[': expected {fmt}", path=where)
+        size = p.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise DataFormatError(f"is {size} bytes, more than one API answer ({MAX_JSON_BYTES}): split the query "
+                                  "by time", path=where)
+        text = fh.read()
+    try:
+        return json.loads(text, parse_constant=_no_constant), where
+    except ValueError as exc:
+        raise DataFormatError(f"not JSON ({exc}): expected {fmt}", path=where) from None
+    except RecursionError:
+        raise DataFormatError(f"nested too deeply: expected {fmt}", path=where) from None
+
+
+_SPAN = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d\d):(\d\d(?:\.\d+)?)$")
+_WORDS = re.compile(r"^(\d+(?:\.\d+)?)\s*(seconds?|s|minutes?|min|hours?|h|days?|d|weeks?)$")
+_WORD_S = {"s": 1.0, "second": 1.0, "seconds": 1.0, "min": 60.0, "minute": 60.0, "minutes": 60.0, "h": 3600.0,
+           "hour": 3600.0, "hours": 3600.0, "d": 86400.0, "day": 86400.0, "days": 86400.0, "week": 604800.0,
+           "weeks": 604800.0}
+
+
+def _span_s(value: object, where: str) -> float:
+    """Seconds from Gnocchi's ``"0:05:00"`` / ``"30 days, 0:00:00"``, ``"300 seconds"``, ``"1 hour"`` or a number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        secs = float(value)
+    else:
+        text = str(value).strip()
+        m, w = _SPAN.match(text), _WORDS.match(text)
+        if m:
+            secs = int(m.group(1) or 0) * 86400 + int(m.group(2)) * 3600 + int(m.group(3)) * 60 + float(m.group(4))
+        elif w:
+            secs = float(w.group(1)) * _WORD_S[w.group(2)]
+        else:
+            raise DataFormatError(f"{where} {text[:40]!r} is not a span: Gnocchi writes 0:05:00 or "
+                                  "'30 days, 0:00:00' (or give seconds)")
+    if not (math.isfinite(secs) and secs > 0):
+        raise DataFormatError(f"{where} {value!r} must be a positive span of time")
+    return secs
+
+
+@dataclass(frozen=True)
+class ArchiveRule:
+    """One resolution an archive policy keeps: points ``granularity_s`` apart for ``timespan_s``."""
+
+    granularity_s: float
+    points: int | None
+    timespan_s: float | None
+
+    def describe(self) -> str:
+        span = "unbounded" if self.timespan_s is None else _human_s(self.timespan_s)
+        return f"every {_human_s(self.granularity_s)} for {span}"
+
+
+@dataclass(frozen=True)
+class ArchivePolicy:
+    """A Gnocchi archive policy: what resolutions a metric keeps, finest first."""
+
+    name: str
+    rules: tuple[ArchiveRule, ...]
+    aggregation_methods: tuple[str, ...] = ()
+    back_window: int = 0
+
+    @property
+    def granularities_s(self) -> tuple[float, ...]:
+        return tuple(r.granularity_s for r in self.rules)
+
+    @property
+    def finest_s(self) -> float:
+        return self.rules[0].granularity_s
+
+    def describe(self) -> str:
+        """``high: every 1 s for 1 h, every 1 min for 7 d`` (what resolution a reader gets, and how far back)."""
+        return f"{self.name}: " + ", ".join(r.describe() for r in self.rules)
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """``GET /v1/metric/{id}``: the metric's id, name, unit, resource and archive policy."""
+
+    id: str
+    name: str
+    unit: str
+    resource_id: str | None
+    archive_policy: ArchivePolicy | None
+    archive_policy_name: str
+
+
+def _human_s(secs: float) -> str:
+    for size, word in ((604800.0, "w"), (86400.0, "d"), (3600.0, "h"), (60.0, "min")):
+        if secs >= size and secs % size == 0:
+            return f"{secs / size:g} {word}"
+    return f"{secs:g} s"
+
+
+def parse_archive_policy(doc: Any, *, where: str = "gnocchi archive policy") -> ArchivePolicy:
+    """An :class:`ArchivePolicy` from ``GET /v1/archive_policy/{name}`` (or a metric's ``archive_policy``)."""
+    if not isinstance(doc, Mapping):
+        raise DataFormatError(f"{where}: expected an object with 'name' and 'definition'")
+    definition = doc.get("definition")
+    if not isinstance(definition, list) or not definition:
+        raise DataFormatError(f"{where}: 'definition' must be a non-empty list of {{granularity, points, timespan}}")
+    rules = []
+    for i, item in enumerate(definition):
+        at = f"{where} definition {i}"
+        if not isinstance(item, Mapping) or item.get("granularity") is None:
+            raise DataFormatError(f"{at}: has no granularity")
+        gran = _span_s(item["granularity"], f"{at} granularity")
+        points = item.get("points")
+        if points is not None and (isinstance(points, bool) or not isinstance(points, int) or points <= 0):
+            raise DataFormatError(f"{at}: points {points!r} must be a positive whole number")
+        span = item.get("timespan")
+        span_s = _span_s(span, f"{at} timespan") if span is not None else (gran * points if points else None)
+        rules.append(ArchiveRule(granularity_s=gran, points=points, timespan_s=span_s))
+    methods = doc.get("aggregation_methods")
+    back = doc.get("back_window")
+    return ArchivePolicy(name=str(doc.get("name") or "?"), rules=tuple(sorted(rules, key=lambda r: r.granularity_s)),
+                         aggregation_methods=tuple(str(m) for m in methods) if isinstance(methods, list) else (),
+                         back_window=back if isinstance(back, int) and not isinstance(back, bool) else 0)
+
+
+def parse_metric(doc: Any, *, where: str = "gnocchi metric") -> MetricInfo:
+    """A :class:`MetricInfo` from ``GET /v1/metric/{id}``; the archive policy when the answer details it."""
+    if not isinstance(doc, Mapping) or not doc.get("id"):
+        raise DataFormatError(f"{where}: expected a metric object with an 'id'")
+    policy_doc = doc.get("archive_policy")
+    policy = parse_archive_policy(policy_doc, where=f"{where} archive_policy") \
+        if isinstance(policy_doc, Mapping) and "definition" in policy_doc else None
+    policy_name = policy.name if policy else str(doc.get("archive_policy_name") or policy_doc or "")
+    nested = doc.get("resource")
+    resource = doc.get("resource_id") or (nested.get("id") if isinstance(nested, Mapping) else None)
+    return MetricInfo(id=str(doc["id"]), name=str(doc.get("name") or doc["id"]), unit=str(doc.get("unit") or ""),
+                      resource_id=str(resource) if resource else None, archive_policy=policy,
+                      archive_policy_name=policy_name)
+
+
+# ====================================================================== measures -> energy
+def pick_granularity(points: Sequence[UsageRecord], granularity: float | None = None, *,
+                     where: str = "gnocchi measures") -> float:
+    """The one granularity a series takes: ``granularity`` when given (refused if absent), else the finest."""
+    present = sorted({(p.end - p.start).total_seconds() for p in points})
+    if granularity is None:
+        return present[0]
+    for g in present:
+        if math.isclose(g, granularity, rel_tol=1e-9):
+            return g
+    raise DataFormatError(f"{where}: no measures at granularity {granularity:g} s; the body has "
+                          f"{', '.join(f'{g:g}' for g in present)} s: ask one of those")
+
+
+_COUNTER_AT = {"last": 1.0, "max": 1.0, "first": 0.0, "min": 0.0, "mean": 0.5, "median": 0.5}
+
+
+def measures_to_energy(points: Any, *, resource_id: str, metric: str, unit: str, aggregation: str = "mean",
+                       granularity: float | None = None, component: str | None = None,
+                       where: str = "gnocchi measures") -> list[EnergyRecord]:
+    """Energy records from one series of ``[t, granularity, value]`` (see the module doc for the rules)."""
+    watts = power_factor_w(unit, where=f"{where}: unit")
+    kwh = energy_factor_kwh(unit, where=f"{where}: unit")
+    if watts is None and kwh is None:
+        raise DataFormatError(f"{where}: unit {unit!r} of {metric} is neither power (W, kW, mW, MW) nor energy "
+                              "(kWh, Wh, J, kJ, MJ): give the metric's unit (--unit W) or a power metric",
+                              field="unit")
+    try:
+        usage = parse_measures(points, resource_id=resource_id, metric=metric, unit=unit, aggregation=aggregation,
+                               where=where)
+    except SourceError as exc:
+        raise DataFormatError(str(exc)) from None
+    if not usage:
+        return []
+    gran = pick_granularity(usage, granularity, where=where)
+    usage = sorted((u for u in usage if (u.end - u.start).total_seconds() == gran), key=lambda u: u.start)
+    scope = component or component_from_name(metric)
+    method = f"gnocchi {metric} {aggregation} at {gran:g} s ({unit})"
+    if watts is not None:
+        if aggregation != "mean":
+            raise DataFormatError(f"{where}: aggregation {aggregation!r} of power is not a mean over the granule: "
+                                  "ask aggregation=mean for energy", field="aggregation")
+        out = []
+        for i, u in enumerate(usage):
+            power = check_power_w(u.value * watts, path=where, row=i, column="value", text=f"{u.value:g} {unit}")
+            out.append(EnergyRecord(source=SOURCE, resource_id=resource_id, start=u.start, end=u.end,
+                                    energy_kwh=power * gran / 3.6e6, power_w=power, component=scope, method=method))
+        return out
+    assert kwh is not None
+    values = np.array([u.value for u in usage]) * kwh
+    if aggregation.startswith("rate:sum"):
+        keep = np.flatnonzero(values >= 0)
+        return [EnergyRecord(source=SOURCE, resource_id=resource_id, start=usage[k].start, end=usage[k].end,
+                             energy_kwh=float(values[k]), power_w=float(values[k]) * 3.6e6 / gran, component=scope,
+                             method=method + ": energy per granule (a negative rate is a reset, left out)")
+                for k in keep.tolist()]
+    if aggregation not in _COUNTER_AT:
+        raise DataFormatError(f"{where}: aggregation {aggregation!r} of an energy counter gives no energy: ask "
+                              "rate:sum (energy per granule) or last (the counter)", field="aggregation")
+    t0 = usage[0].start
+    secs = np.array([(u.start - t0).total_seconds() for u in usage]) + _COUNTER_AT[aggregation] * gran
+    keep, energy, _resets = counter_intervals(secs, values)
+    return [EnergyRecord(source=SOURCE, resource_id=resource_id, start=t0 + timedelta(seconds=float(secs[k])),
+                         end=t0 + timedelta(seconds=float(secs[k + 1])), energy_kwh=float(e),
+                         power_w=float(e) * 3.6e6 / float(secs[k + 1] - secs[k]), component=scope,
+                         method=method + ": counter difference (a reset is left out)")
+            for k, e in zip(keep.tolist(), energy.tolist(), strict=True)]
+
+
+def _references(body: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    refs = body.get("references")
+    return {str(r["id"]): r for r in refs if isinstance(r, Mapping) and r.get("id")} if isinstance(refs, list) else {}
+
+
+def aggregates_to_energy(body: Any, *, unit: str | None = None, granularity: float | None = None,
+                         where: str = "gnocchi aggregates") -> list[EnergyRecord]:
+    """Energy records from a ``POST /v1/aggregates`` answer; series that are not power or energy are skipped.
+
+    Units come from ``references`` (asked with ``details=true``), else ``unit``, else :data:`KNOWN_UNITS`
+    by metric name. Of several aggregations of one power metric only ``mean`` is read.
+    """
+    series, skipped = _aggregate_series(body, unit, where)
+    out: list[EnergyRecord] = []
+    for rid, name, agg, u, points, component, at in series:
+        if power_factor_w(u, where=at) is not None and agg != "mean":
+            skipped.append(f"{name} {agg} [{u}]")
+            continue
+        out += measures_to_energy(points, resource_id=rid, metric=name, unit=u, aggregation=agg,
+                                  granularity=granularity, component=component, where=at)
+    if not out:
+        raise DataFormatError(f"{where}: no power or energy series with a value"
+                              + (f" (skipped: {', '.join(sorted(set(skipped)))})" if skipped else "")
+                              + ": aggregate a power metric (W) with mean, or an energy metric (kWh, J); give --unit "
+                              "when the answer has no references")
+    return out
+
+
+Series = tuple[str, str, str, str, Any, str | None, str]
+
+
+def _aggregate_series(body: Any, unit: str | None, where: str) -> tuple[list[Series], list[str]]:
+    """``(resource, metric, aggregation, unit, points, component, where)`` of every series in an answer."""
+    if isinstance(body, list):  # groupby
+        series: list[Series] = []
+        skipped: list[str] = []
+        for i, group in enumerate(body):
+            if not isinstance(group, Mapping) or not isinstance(group.get("measures"), Mapping):
+                raise DataFormatError(f"{where} group {i}: expected {{group, measures}}")
+            keys = group.get("group")
+            label = ",".join(f"{k}={v}" for k, v in sorted(keys.items())) if isinstance(keys, Mapping) else str(i)
+            inner = group["measures"]
+            inner = inner if "measures" in inner else {"measures": inner}
+            s, k = _aggregate_series(inner, unit, f"{where} group {label}")
+            series += [(label if rid == "aggregated" else rid, *rest) for rid, *rest in s]  # type: ignore[misc]
+            skipped += k
+        return series, skipped
+    if not isinstance(body, Mapping) or not isinstance(body.get("measures"), Mapping):
+        raise DataFormatError(f"{where}: expected an object with 'measures' (a POST /v1/aggregates answer)")
+    refs = _references(body)
+    measures = body["measures"]
+    series, skipped = [], []
+
+    def add(rid: str, name: str, agg: str, u: str, points: Any, component: str | None, at: str) -> None:
+        if power_factor_w(u, where=at) is None and energy_factor_kwh(u, where=at) is None:
+            skipped.append(f"{name} [{u or 'no unit'}]")
+        else:
+            series.append((rid, name, agg, u, points, component, at))
+
+    if isinstance(measures.get("aggregated"), list):
+        units = {str(r.get("unit") or "") for r in refs.values()}
+        names = sorted({str(r.get("name") or r["id"]) for r in refs.values()})
+        u = unit or (units.pop() if len(units) == 1 else "")
+        comps = {component_from_name(n) for n in names}
+        add("aggregated", "aggregated" + (f"({','.join(names)})" if names else ""), "mean", u,
+            measures["aggregated"], comps.pop() if len(comps) == 1 else None, f"{where} aggregated")
+        return series, skipped
+    for outer, by in measures.items():
+        if not isinstance(by, Mapping):
+            raise DataFormatError(f"{where}: measures[{str(outer)[:60]!r}] is not an object")
+        ref = refs.get(str(outer), {})
+        for name, inner in by.items():
+            if isinstance(inner, list):  # metric id -> aggregation -> points
+                mname = str(ref.get("name") or outer)
+                rid = str(ref.get("resource_id") or outer)
+                add(rid, mname, str(name), unit or str(ref.get("unit") or "") or KNOWN_UNITS.get(mname, ""), inner,
+                    None, f"{where} metric {outer}")
+            elif isinstance(inner, Mapping):  # resource id -> metric -> aggregation -> points
+                for agg, points in inner.items():
+                    add(str(outer), str(name), str(agg), unit or KNOWN_UNITS.get(str(name), ""), points, None,
+                        f"{where} {outer} {name}")
+            else:
+                raise DataFormatError(f"{where}: measures[{str(outer)[:60]!r}][{str(name)[:60]!r}] is not a list or "
+                                      "an object")
+    return series, skipped
+
+
+def read_gnocchi(paths: Sequence[str | os.PathLike[str]], *, unit: str | None = None,
+                 granularity: float | None = None, resource_id: str | None = None, metric: str | None = None,
+                 aggregation: str = "mean") -> tuple[list[EnergyRecord], list[ArchivePolicy]]:
+    """Energy records from saved Gnocchi bodies, and the archive policies met among them.
+
+    Each file is a measures list, an aggregates answer, a metric (``GET /v1/metric/{id}``) or an archive
+    policy. A metric file gives the measures files their unit, name, resource and policy (one metric file
+    at most, or name each series yourself); an asked ``granularity`` is checked against the policy.
+    """
+    measures: list[tuple[Any, str]] = []
+    aggregates: list[tuple[Any, str]] = []
+    metrics: list[MetricInfo] = []
+    policies: list[ArchivePolicy] = []
+    for path in paths:
+        doc, where = load_saved_json(path, _FORMAT)
+        if isinstance(doc, list) and (not doc or isinstance(doc[0], list)):
+            measures.append((doc, where))
+        elif isinstance(doc, list) or (isinstance(doc, Mapping) and "measures" in doc):
+            aggregates.append((doc, where))
+        elif isinstance(doc, Mapping) and "definition" in doc:
+            policies.append(parse_archive_policy(doc, where=where))
+        elif isinstance(doc, Mapping) and "archive_policy" in doc and "id" in doc:
+            metrics.append(parse_metric(doc, where=where))
+        else:
+            raise DataFormatError(f"is none of {_FORMAT}", path=where)
+    if len(metrics) > 1 and measures:
+        raise InputError(f"{len(metrics)} metric files for {len(measures)} measures files: read each metric with its "
+                         "measures on its own (or give --unit and --metric)", field="file")
+    info = metrics[0] if metrics else None
+    if info is not None and info.archive_policy is not None:
+        policies.append(info.archive_policy)
+    for policy in policies:
+        if granularity is not None and not any(math.isclose(g, granularity) for g in policy.granularities_s):
+            raise InputError(f"granularity {granularity:g} s is not kept by archive policy {policy.describe()}",
+                             field="granularity")
+    out: list[EnergyRecord] = []
+    for doc, where in measures:
+        name = metric or (info.name if info else "")
+        u = unit or (info.unit if info else "") or KNOWN_UNITS.get(name, "")
+        if not u:
+            raise DataFormatError("a measures list carries no unit: give --unit (W, kW, kWh, J...) or the metric's "
+                                  "GET /v1/metric/<id> answer beside it", path=where, field="unit")
+        rid = resource_id or (info.resource_id if info and info.resource_id else None) or \
+            (info.id if info else Path(where).stem)
+        recs = measures_to_energy(doc, resource_id=rid, metric=name or Path(where).stem, unit=u,
+                                  aggregation=aggregation, granularity=granularity, where=where)
+        if not recs:
+            raise DataFormatError("every measure is null: no power or energy reading in the file", path=where)
+        out += recs
+    for doc, where in aggregates:
+        out += aggregates_to_energy(doc, unit=unit, granularity=granularity, where=where)
+    if not out and not policies and not metrics:
+        raise InputError("no Gnocchi body given", field="file")
+    return out, policies
+
+
 class GnocchiClient(_TokenClient):
     """Read resources, measures and aggregates from Gnocchi; ``base_url`` defaults to the catalog's."""
 
@@ -295,6 +687,48 @@ class GnocchiClient(_TokenClient):
         label = operations if isinstance(operations, str) else "aggregated"
         return parse_aggregates(self._call("POST", "/v1/aggregates", params=params, json=body), label=label,
                                 unit=unit)
+
+    def metric(self, metric_id: str) -> MetricInfo:
+        """``GET /v1/metric/{id}``: the metric's name, unit, resource and archive policy."""
+        try:
+            return parse_metric(self._call("GET", f"/v1/metric/{metric_id}"), where=f"gnocchi metric {metric_id}")
+        except DataFormatError as exc:
+            raise SourceError(str(exc)) from None
+
+    def archive_policy(self, name: str) -> ArchivePolicy:
+        """``GET /v1/archive_policy/{name}``: the resolutions the policy keeps."""
+        try:
+            return parse_archive_policy(self._call("GET", f"/v1/archive_policy/{name}"),
+                                        where=f"gnocchi archive policy {name}")
+        except DataFormatError as exc:
+            raise SourceError(str(exc)) from None
+
+    def power(self, metric_id: str, *, start: object = None, stop: object = None, granularity: float | None = None,
+              aggregation: str = "mean", unit: str | None = None) -> list[EnergyRecord]:
+        """Energy records of one power or energy metric: its unit and archive policy are fetched first.
+
+        Without ``granularity`` the policy's finest is asked; a granularity the policy does not keep is
+        refused before the measures are fetched.
+        """
+        info = self.metric(metric_id)
+        policy = info.archive_policy
+        if policy is None and info.archive_policy_name:
+            policy = self.archive_policy(info.archive_policy_name)
+        if policy is not None:
+            if granularity is None:
+                granularity = policy.finest_s
+            elif not any(math.isclose(g, granularity) for g in policy.granularities_s):
+                raise InputError(f"granularity {granularity:g} s is not kept by archive policy {policy.describe()}",
+                                 field="granularity")
+        points = self._call("GET", f"/v1/metric/{metric_id}/measures",
+                            params=_span(start, stop, granularity, aggregation))
+        try:
+            return measures_to_energy(points, resource_id=info.resource_id or info.id, metric=info.name,
+                                      unit=unit or info.unit or KNOWN_UNITS.get(info.name, ""),
+                                      aggregation=aggregation, granularity=granularity,
+                                      where=f"gnocchi measures of metric {metric_id}")
+        except DataFormatError as exc:
+            raise SourceError(str(exc)) from None
 
     def usage(self, resource_type: str = "instance", metrics: Sequence[str] = ("cpu", "memory.usage"), *,
               start: object = None, stop: object = None, granularity: float | None = None,
