@@ -359,7 +359,7 @@ def telemetry_gnocchi(
         if recs:
             _emit(recs, output, fmt, "gnocchi power and energy")
         return
-    _check_output(output, fmt, EnergyRecord if to_energy else UsageRecord)
+    _check_output(output, fmt, EnergyRecord if to_energy or power_metric else UsageRecord)
     auth = _keystone(auth_url, username, password, project_name, project_id, user_domain_name, project_domain_name)
     settings = load_settings()
     with GnocchiClient(url, auth, region=region_name, timeout_s=settings.timeout_s,
