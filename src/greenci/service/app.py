@@ -330,6 +330,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     # after the job routes: a request is matched against the routes in order, and POST /v1/jobs is the hot one
     app.include_router(reads_router(provider, settings.regions, lock),
                        dependencies=[] if settings.public_reads else [reader])
+    from greenci.service.ui import ui_router  # the dashboard: the same authorize, tenant filter and cancel
+
+    app.include_router(ui_router(store=store, settings=settings, provider=provider, lock=lock, authorize=authorize,
+                                 cancel=lambda job_id, who: _moved(writer, job_id, "cancelled", ("scheduled",),
+                                                                   scope_of(who)),
+                                 metrics=metrics, refresher=refresher))
     return app
 
 
@@ -340,6 +346,8 @@ class _Refresher:
     def __init__(self, provider: ForecastProvider, settings: ServiceSettings, lock: threading.Lock) -> None:
         self.provider, self.settings, self.lock = provider, settings, lock
         self._stop = threading.Event()
+        self.last_ok_s: float | None = None  # read by the dashboard's sources page
+        self.last_error: tuple[float, str] | None = None
         self._thread = threading.Thread(target=self._loop, name="greenci-forecast-refresh", daemon=True)
 
     def start(self) -> None:
@@ -357,8 +365,10 @@ class _Refresher:
             try:
                 with self.lock:
                     self.provider.forecast(self.settings.regions, int(time.time()), 48 * 3600)
+                self.last_ok_s = time.time()
             except GreenciError as exc:  # decisions still come, from the fallback chain; say why
                 log.warning("forecast refresh failed: %s", exc)
+                self.last_error = (time.time(), str(exc))
             self._stop.wait(self.settings.refresh_s)
 
 
