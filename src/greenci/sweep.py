@@ -32,9 +32,10 @@ from greenci.tracegen import STUDY_DAYS, STUDY_RUNS, STUDY_START, generate_study
 
 __all__ = ["STRATEGIES", "StudyTrace", "SweepRow", "sweep", "sweep_local"]
 
-#: strategy names a sweep understands; the last three take every buffer of ``buffers_h``
-STRATEGIES: tuple[str, ...] = tuple(REGISTRY)
-_BUFFERED = frozenset(name for name, entry in REGISTRY.items() if entry.buffer != "none")
+#: strategy names a sweep understands; the last three take every buffer of ``buffers_h``. A sweep has no
+#: runner pools, and without capacity the exact capacity oracle is ``oracle`` at the cost of a MILP: left out
+STRATEGIES: tuple[str, ...] = tuple(name for name in REGISTRY if name != "oracle-capacity")
+_BUFFERED = frozenset(name for name in STRATEGIES if REGISTRY[name].buffer != "none")
 _INSTALL_HINT = "pip install 'greenci[sweep]'"
 
 Progress = Callable[[int, int], None]
