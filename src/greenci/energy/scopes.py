@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["Scope", "classify", "names_other_part", "words"]
 
@@ -58,6 +59,7 @@ def _unit(prefix: str, number: str | None) -> str:
     return f"{prefix}{number}" if number else prefix
 
 
+@lru_cache(maxsize=4096)  # a log repeats the same few sensor names in every call
 def classify(name: str) -> Scope | None:
     """The scope of a power sensor named ``name``, or None when it is not one greenci can place."""
     text = words(name)
