@@ -70,7 +70,12 @@ def test_cumulative_saving_per_class_adds_up_to_the_total() -> None:
     np.testing.assert_allclose(per.sum(axis=0), s["total"])
     want = sum(cols.saving_g[i] for i in range(cols.n) if cols.status[i] != "cancelled")
     assert s["total"][-1] == pytest.approx(want)
-    assert np.all(np.diff(s["total"]) >= 0)
+    assert np.all(np.diff(s["total"]) >= 0) and np.all(np.diff(s["x"]) > 0)  # one point per instant
+    same = _columns(5, 1)
+    same = Columns(**{**same.__dict__, "submitted_s": np.full(5, 1.7e9)})
+    one = views.cumulative_saving(same, ["normal"])
+    assert one["x"] == [1_700_000_000] and one["total"][0] == pytest.approx(
+        sum(same.saving_g[i] for i in range(5) if same.status[i] != "cancelled"))
 
 
 def test_predicted_vs_actual_lists_completed_jobs_by_completion() -> None:

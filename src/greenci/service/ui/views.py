@@ -78,8 +78,11 @@ def cumulative_saving(cols: Columns, classes: Sequence[str]) -> dict[str, Any]:
     Cancelled jobs saved nothing (they did not run) and count 0 from their decision on.
     """
     saving = np.where(np.isfinite(cols.saving_g) & (cols.status != "cancelled"), cols.saving_g, 0.0)
-    per = {c: np.cumsum(np.where(cols.priority == c, saving, 0.0)).tolist() for c in classes}
-    return {"x": cols.submitted_s.astype(np.int64).tolist(), "total": np.cumsum(saving).tolist(), "classes": per}
+    x = cols.submitted_s.astype(np.int64)
+    # one point per instant (the sum after its last decision): a chart's x values must be distinct
+    last = np.r_[np.flatnonzero(np.diff(x)), x.size - 1] if x.size else np.zeros(0, dtype=np.int64)
+    per = {c: np.cumsum(np.where(cols.priority == c, saving, 0.0))[last].tolist() for c in classes}
+    return {"x": x[last].tolist(), "total": np.cumsum(saving)[last].tolist(), "classes": per}
 
 
 @dataclass(frozen=True)

@@ -22,17 +22,31 @@
     var a = Math.abs(v);
     return a < 1000 ? v.toFixed(1) + " g" : a < 1e6 ? (v / 1000).toFixed(2) + " kg" : (v / 1e6).toFixed(2) + " t";
   }
-  function xScale() {
-    return { time: true, range: function (u, min, max) { return min === max ? [min - 3600, max + 3600] : [min, max]; } };
+  function iso(ts) { return new Date(ts * 1e3).toISOString().slice(0, 16).replace("T", " "); }
+  function xScale(xs) {
+    // uPlot pads a single instant by 86400/ms (1,000 days for seconds): an instant, or under an hour of
+    // them, gets half an hour either side instead
+    var lo = Math.min.apply(null, xs), hi = Math.max.apply(null, xs);
+    var scale = { time: true };
+    if (xs.length && hi - lo < 3600) { scale.range = function () { return [lo - 1800, hi + 1800]; }; }
+    return scale;
   }
-  function base(el, series, yLabel, yFormat) {
+  function timeLabels(u, splits) {
+    var span = u.scales.x.max - u.scales.x.min;
+    return splits.map(function (ts) {
+      var t = iso(ts);  // "YYYY-MM-DD HH:MM" in UTC
+      return span > 3 * 86400 ? t.slice(5, 10) : t.slice(11) + "\n" + t.slice(5, 10);
+    });
+  }
+  function fromZero(u, min, max) { return [Math.min(0, min), max > 0 ? max * 1.08 : 1]; }
+  function base(el, xs, series, yLabel, yFormat) {
     var s = size(el);
     return {
       width: s.width, height: s.height,
-      tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"); },
-      scales: { x: xScale() },
-      series: [{ label: "time (UTC)" }].concat(series),
-      axes: [{}, { label: yLabel, size: 60, values: yFormat ? function (u, vals) { return vals.map(yFormat); } : undefined }],
+      scales: { x: xScale(xs) },
+      series: [{ label: "time (UTC)", value: function (u, v) { return v == null ? "-" : iso(v); } }].concat(series),
+      axes: [{ values: timeLabels, size: 50 },
+             { label: yLabel, size: 60, values: yFormat ? function (u, vals) { return vals.map(yFormat); } : undefined }],
       legend: { live: true }
     };
   }
@@ -43,7 +57,7 @@
         return { label: r + (d.synthetic ? " (synthetic)" : ""), stroke: color(i), width: 2,
                  paths: uPlot.paths.stepped({ align: 1 }), value: function (u, v) { return v == null ? "-" : v.toFixed(0); } };
       });
-      var opts = base(el, series, d.unit);
+      var opts = base(el, d.x, series, d.unit);
       opts.hooks = { drawClear: [function (u) {
         var ctx = u.ctx, b = u.bbox;
         ctx.save();
@@ -64,10 +78,11 @@
       var total = d.now.map(function (v, i) { return v + d.shifted[i]; });
       var bars = uPlot.paths.bars({ size: [0.8, 40] });
       var narrow = uPlot.paths.bars({ size: [0.45, 22] });
-      var opts = base(el, [
+      var opts = base(el, d.x, [
         { label: "all decisions", stroke: "#4a5568", fill: alpha("#4a5568", 0.35), paths: bars, points: { show: false } },
         { label: "shifted later", stroke: "#2f855a", fill: alpha("#2f855a", 0.85), paths: narrow, points: { show: false } }
       ], "decisions");
+      opts.scales.y = { range: fromZero };
       return { opts: opts, data: [d.x, total, d.shifted] };
     },
     saving: function (el, d) {
@@ -76,13 +91,14 @@
                       value: function (u, v) { return grams(v); } }].concat(names.map(function (c, i) {
         return { label: c, stroke: color(i), width: 1.5, dash: [6, 4], value: function (u, v) { return grams(v); } };
       }));
-      var opts = base(el, series, "gCO2eq", function (v) { return grams(v); });
+      var opts = base(el, d.x, series, "gCO2eq", function (v) { return grams(v); });
       opts.axes[1].size = 72;
+      opts.scales.y = { range: fromZero };
       return { opts: opts, data: [d.x, d.total].concat(names.map(function (c) { return d.classes[c]; })) };
     },
     completed: function (el, d) {
       var none = function () { return null; };
-      var opts = base(el, [
+      var opts = base(el, d.x, [
         { label: "predicted", stroke: "#2b6cb0", fill: "#2b6cb0", paths: none, points: { show: true, size: 9, fill: "#2b6cb0" },
           value: function (u, v) { return grams(v); } },
         { label: "actual", stroke: "#c05621", fill: "#c05621", paths: none, points: { show: true, size: 9, fill: "#c05621" },
