@@ -47,6 +47,12 @@ _TOTAL = re.compile(r"\b(?:pwr consumption|pw consumption|power consumption|syst
                     r"platform (?:power|pwr)|server (?:power|pwr)|power consumed|consumed (?:power|watts)|"
                     r"(?:total|system|node|chassis|platform|server) energy|energy consumption)\b")
 _OUTPUT = re.compile(r"\b(?:out|output|pout)\b")
+# PDU and facility meters (Ceilometer / Gnocchi metric names, PDU exports)
+_OUTLET = re.compile(r"\boutlet\s?([a-z]?\d+)?\b")
+_CIRCUIT = re.compile(r"\b(?:circuit|branch)\s?(\d+)?\b")
+_MAINS = re.compile(r"\b(?:mains|feed)\s?(\d+)?\b")  # not "inlet": Inlet Temp is a sensor of every BMC
+_FACILITY = re.compile(r"\bfacility\b")
+_IT = re.compile(r"\bit\b")
 
 
 def words(name: str) -> str:
@@ -76,6 +82,13 @@ def classify(name: str) -> Scope | None:
         return Scope("gpu", _unit("GPU", m.group(1)))
     if m := _CPU.search(text):
         return Scope("cpu", _unit("CPU", m.group(1)))
+    for component, pattern in (("outlet", _OUTLET), ("circuit", _CIRCUIT), ("mains", _MAINS)):
+        if m := pattern.search(text):
+            return Scope(component, _unit(component.upper(), m.group(1)))
+    if _FACILITY.search(text):
+        return Scope("facility")
+    if _IT.search(text):
+        return Scope("it")
     if _OTHER.search(text):
         return None
     if m := _TOTAL.search(text):

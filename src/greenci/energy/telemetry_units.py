@@ -13,10 +13,9 @@ ambiguous rather than guessed.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
+from greenci.energy.scopes import classify
 from greenci.errors import InputError
 
 __all__ = ["COMPONENTS", "component_from_name", "counter_intervals", "energy_factor_kwh", "power_factor_w"]
@@ -31,19 +30,6 @@ _ENERGY_KWH = {"kWh": 1.0, "KWh": 1.0, "kwh": 1.0, "Wh": 1e-3, "wh": 1e-3, "mWh"
                "MJ": 1 / 3.6, "mJ": 1 / 3.6e9}
 _AMBIGUOUS = {"mw": "mW (milliwatts) or MW (megawatts)", "mwh": "mWh or MWh", "mj": "mJ or MJ"}
 
-# (component, pattern on the lower-cased name's tokens); the first that matches wins, else "total"
-_SCOPES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("psu", re.compile(r"^(psu\d*|ps\d+|supply|supplies)$")),
-    ("cpu", re.compile(r"^(cpu\d*|package\d*|pkg\d*|processor\d*|socket\d*)$")),
-    ("ram", re.compile(r"^(ram|dram\d*|memory|mem|dimm\d*)$")),
-    ("gpu", re.compile(r"^gpu\d*$")),
-    ("outlet", re.compile(r"^outlet\d*$")),
-    ("circuit", re.compile(r"^(circuit\d*|branch\d*)$")),
-    ("mains", re.compile(r"^(mains|feed\d*|inlet\d*)$")),
-    ("facility", re.compile(r"^facility$")),
-    ("it", re.compile(r"^it$")),
-)
-_TOKEN = re.compile(r"[a-z0-9]+")
 
 
 def _unit(text: object) -> str:
@@ -69,14 +55,14 @@ def energy_factor_kwh(unit: object, *, where: str = "unit") -> float | None:
 def component_from_name(*names: object) -> str:
     """The component a meter or sensor name covers: the first of ``names`` that names a part wins.
 
-    ``hardware.ipmi.node.power`` and ``pwr_consumption`` are ``total`` (the whole node); ``ps1_input_power``
-    is ``psu``, ``cpu0.power`` ``cpu``, ``dram_power`` ``ram``. A name that names no part is ``total``.
+    One classifier for every reader (:func:`greenci.energy.scopes.classify`): ``ps1_input_power`` is
+    ``psu``, ``cpu0.power`` ``cpu``, ``dram_power`` ``ram``, ``pdu.outlet.power`` ``outlet``. A meter that
+    names no part (``hardware.ipmi.node.power``, ``compute.node.power``) is the node's ``total``.
     """
     for name in names:
-        for token in _TOKEN.findall(str(name or "").lower()):
-            for component, pattern in _SCOPES:
-                if pattern.match(token):
-                    return component
+        scope = classify(str(name or ""))
+        if scope is not None and scope.component != "total":
+            return scope.component
     return "total"
 
 
