@@ -177,3 +177,46 @@ def test_report_to_the_service_completes_the_job_with_measured_energy(state_dir:
     summary = (state_dir.parent / "summary.md").read_text(encoding="utf-8")
     assert "| Predicted (service) |" in summary and "| Actual (service) |" in summary
     assert "actual (service)" in got.stdout  # type: ignore[attr-defined]
+
+
+def test_report_sends_the_jobs_attributed_share_of_its_nodes_metered_energy(state_dir: Path, tmp_path: Path) -> None:
+    """`ci report --attribution FILE`: the service gets the job's part of the node's meter, not the sampler's model."""
+    pytest.importorskip("fastapi", reason="the service needs greenci[service]")
+    from synthetic_intensity import em_yearly_csv
+    from test_service import JOB, serving
+
+    from greenci.energy.attribution import AttributionRecord, write_attribution
+    from greenci.service import ServiceSettings
+
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    intensity = tmp_path / "intensity"
+    for zone, phase in (("DE-LU", 0.0), ("GB", 0.4)):
+        (intensity / zone).mkdir(parents=True)
+        (intensity / zone / f"{zone}_hourly.csv").write_text(
+            em_yearly_csv(zone, start=(now - timedelta(days=15)).strftime("%Y-%m-%dT00:00"), days=20, phase=phase),
+            encoding="utf-8")
+    settings = ServiceSettings(data_dir=tmp_path / "data", regions=("DE-LU", "GB"), intensity=(intensity,),
+                               forecast="seasonal-naive")
+    with serving(settings) as http:
+        job_id = http.post("/v1/jobs", json={**JOB, "submitted_at": now.strftime("%Y-%m-%dT%H:%M:%SZ")}).json()["id"]
+        token = http.headers["Authorization"].split()[1]
+        t0 = now - timedelta(minutes=2)
+        parts = [AttributionRecord("node7", job, t0, t0 + timedelta(minutes=1), kwh, kwh / 2, kwh / 2, 30.0, 60.0,
+                                   "test")
+                 for job, kwh in ((job_id, 0.004), (job_id, 0.006), ("other-job", 0.5), ("unattributed:idle", 0.1))]
+        attribution = tmp_path / "attribution.csv"
+        write_attribution(parts, attribution)
+        _start(state_dir)
+        _burn(0.5)
+        base = ["report", "--state-dir", str(state_dir), "--service", str(http.base_url), "--token", token,
+                "--region", "DE-LU", "--attribution", str(attribution)]
+        unknown = _ci(*base, "--job-id", "not-there")
+        assert unknown.exit_code == 2 and "no record of job 'not-there'" in unknown.stderr  # type: ignore[attr-defined]
+        assert "other-job" in unknown.stderr  # type: ignore[attr-defined]
+        got = _ci(*base, "--job-id", job_id)
+        assert got.exit_code == 0, got.output  # type: ignore[attr-defined]
+        kept = http.get(f"/v1/jobs/{job_id}").json()
+    assert kept["status"] == "completed" and kept["measured_kwh"] == pytest.approx(0.010, rel=1e-9)
+    assert kept["actual"]["energy_source"] == "measured"
+    alone = _ci("report", "--state-dir", str(state_dir), "--attribution", str(attribution))
+    assert alone.exit_code == 2 and "--service" in alone.stderr  # type: ignore[attr-defined]

@@ -70,6 +70,9 @@ def ci_report(
     job_id: str | None = typer.Option(None, "--job-id", envvar="GREENCI_JOB", show_default=False,
                                       help="The job's id at the service (GREENCI_JOB)."),
     fmt: str = typer.Option("table", "--format", help="table or json on stdout."),
+    attribution: Path | None = typer.Option(None, "--attribution", show_default=False,
+                                            help="Attribution records (greenci telemetry attribute -o FILE): the "
+                                                 "job's share of its node's metered energy is sent to the service."),
 ) -> None:
     """Stop the sampler, print the job's energy and emissions, write the GitHub summary and outputs.
 
@@ -85,14 +88,23 @@ def ci_report(
     if fmt not in ("table", "json"):
         raise InputError(f"--format {fmt!r} is unknown: use table or json")
     target = ServiceTarget.from_options(service, token, job_id)
+    attributed = None
+    if attribution is not None:
+        from greenci.energy.attribution import job_energy_kwh, read_attribution
+
+        if target is None:
+            raise InputError("--attribution sends the job's metered energy to the service: give --service, --token "
+                             "and --job-id too", field="attribution")
+        attributed = job_energy_kwh(read_attribution(attribution), target.job_id)
     options = MeasureOptions(pue=pue, region=region, intensity_g_per_kwh=intensity_g_per_kwh, gpu=False)
-    rep = report(_state_dir(state_dir), options, intensity_files=intensity or (), target=target)
+    rep = report(_state_dir(state_dir), options, intensity_files=intensity or (), target=target,
+                 attributed_kwh=attributed)
     if fmt == "json":
         from greenci.jsonsafe import dumps
 
         typer.echo(dumps({**rep.result.summary(), "average_power_w": rep.average_power_w,
                           "peak_power_w": rep.peak_power_w, "sampler": rep.stop.note, "job": rep.job,
-                          "service_error": rep.service_error}))
+                          "service_error": rep.service_error, "attributed_kwh": attributed}))
     else:
         from greenci.cli.support import console
 

@@ -54,7 +54,7 @@ from greenci.energy.slots import COVER_TOLERANCE, SlotGrid, coarser_step_s, epoc
 from greenci.errors import ConfigError, DataFormatError, InputError
 
 __all__ = ["IDLE", "NODE_COMPONENTS", "PARTIAL", "UNATTRIBUTED", "UNUSED", "Attribution", "AttributionRecord",
-           "JobCpu", "attribute", "job_cpu", "read_attribution", "write_attribution"]
+           "JobCpu", "attribute", "job_cpu", "job_energy_kwh", "read_attribution", "write_attribution"]
 
 UNATTRIBUTED = "unattributed:"
 IDLE = UNATTRIBUTED + "idle"
@@ -387,6 +387,18 @@ def write_attribution(records: Sequence[AttributionRecord], path: str | os.PathL
     with atomic_path(p) as tmp:
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
     return p
+
+
+def job_energy_kwh(records: Sequence[AttributionRecord], job_id: str) -> float:
+    """The IT energy attributed to ``job_id`` (kWh): what ``greenci ci report --attribution`` sends the service
+    as the job's ``measured_kwh``. A job with no record is refused, naming the jobs the records hold."""
+    mine = [r.energy_kwh for r in records if r.job_id == job_id]
+    if not mine:
+        held = sorted({r.job_id for r in records if not r.job_id.startswith(UNATTRIBUTED)})
+        shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+        raise InputError(f"the attribution holds no record of job {job_id!r} (it holds {shown or 'no job'}): "
+                         "attribute the node's power with this job's usage, or check the job id", field="attribution")
+    return float(sum(mine))
 
 
 def read_attribution(path: str | os.PathLike[str]) -> list[AttributionRecord]:

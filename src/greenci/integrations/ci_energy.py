@@ -98,8 +98,10 @@ def _iso(epoch: float) -> str:
 
 # ====================================================================== the service
 def report_to_service(target: ServiceTarget, state: CiState, result: MeasureResult, *,
-                      timeout_s: float = 15.0, retries: int = 1) -> dict[str, Any]:
-    """``started`` (at the recorded start, when the job waits) then ``completed``: the job the service answers."""
+                      timeout_s: float = 15.0, retries: int = 1, measured_kwh: float | None = None) -> dict[str, Any]:
+    """``started`` (at the recorded start, when the job waits) then ``completed``: the job the service answers.
+
+    ``measured_kwh``: the job's energy from the node's meter (attributed), sent instead of the sampler's."""
     from greenci.http import HttpSession
 
     headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
@@ -114,7 +116,7 @@ def report_to_service(target: ServiceTarget, state: CiState, result: MeasureResu
             raise InputError(f"job {target.job_id} is {status} at the service: only a scheduled, dispatched or running "
                              "job can be reported completed; check --job-id", field="job_id")
         body = {"at": _iso(result.ended_at.timestamp()), "runtime_s": max(result.duration_s, 0.001),
-                "measured_kwh": result.energy_kwh}
+                "measured_kwh": result.energy_kwh if measured_kwh is None else measured_kwh}
         done: dict[str, Any] = http.post_json(path + "/completed", json=body)
         return done
 
@@ -189,11 +191,13 @@ def _append(path: Path, text: str) -> None:
 # ====================================================================== the use
 def report(state_dir: Path, options: MeasureOptions | None = None, *,
            intensity_files: Sequence[str | os.PathLike[str]] = (), target: ServiceTarget | None = None,
-           env: Mapping[str, str] | None = None) -> CiReport:
+           env: Mapping[str, str] | None = None, attributed_kwh: float | None = None) -> CiReport:
     """Stop the sampler, account the job, report it to ``target``, and write the GitHub summary and outputs.
 
     A service failure is kept in :attr:`CiReport.service_error`; the files are written all the same. A file
     that cannot be written becomes a note (the measurement is still returned for the shell to show).
+    ``attributed_kwh``: the job's share of its node's metered energy (``greenci telemetry attribute``); the
+    service is sent it as the measured energy, and the report shows it beside the sampler's.
     """
     from greenci.jsonsafe import dumps
 
@@ -203,7 +207,7 @@ def report(state_dir: Path, options: MeasureOptions | None = None, *,
     error: str | None = None
     if target is not None:
         try:
-            job = report_to_service(target, state, result)
+            job = report_to_service(target, state, result, measured_kwh=attributed_kwh)
         except GreenciError as exc:
             error = str(exc)
     rep = CiReport(state=state, result=result, stop=stop, job=job, service_error=error)
@@ -211,7 +215,7 @@ def report(state_dir: Path, options: MeasureOptions | None = None, *,
     notes: list[str] = []
     doc = {**result.summary(), "method_label": measured_label(result), "average_power_w": rep.average_power_w,
            "peak_power_w": rep.peak_power_w, "sampler": stop.note, "sampler_died": stop.died, "job": job,
-           "service_error": error}
+           "service_error": error, "attributed_kwh": attributed_kwh}
     targets = [(Path(state_dir) / "report.json", dumps(doc) + "\n", False)]
     if env.get("GITHUB_STEP_SUMMARY"):
         targets.append((Path(env["GITHUB_STEP_SUMMARY"]), summary_markdown(rep), True))
