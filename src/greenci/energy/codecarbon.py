@@ -20,7 +20,7 @@ import csv
 import math
 import os
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -154,9 +154,10 @@ def _records(runs: Sequence[str], end: np.ndarray, dur: np.ndarray, kwh: dict[st
                     raise DataFormatError(f"{col} is {delta[k]:g} kWh over a duration of 0 s", path=where,
                                           row=line_nos[order[k]], column=col)
                 continue
-            t0 = datetime.fromtimestamp(float(start[k]), UTC)
+            # both ends from the file's own timestamps (start + duration in floats missed the end by 1 us)
+            t0, t1 = datetime.fromtimestamp(float(start[k]), UTC), datetime.fromtimestamp(float(e[k]), UTC)
             out.append(EnergyRecord(source=SOURCE, resource_id=str(names[codes[order[k]]]), start=t0,
-                                    end=t0 + timedelta(seconds=float(span[k])), energy_kwh=float(delta[k]),
+                                    end=t1, energy_kwh=float(delta[k]),
                                     power_w=float(delta[k]) * 3.6e6 / float(span[k]), component=component,
                                     method=method))
     if not out:
