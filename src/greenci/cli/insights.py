@@ -86,6 +86,7 @@ def register(app: typer.Typer) -> None:
     sub = typer.Typer(no_args_is_help=True, help="Contributor health (burnout risk) and what drives CI energy.")
     sub.command("health")(health)
     sub.command("impact")(impact)
+    sub.command("failures")(__import__("greenci.cli.insights_failures", fromlist=["failures"]).failures)
     __import__("greenci.cli.insights_control", fromlist=["register"]).register(sub)
     app.add_typer(sub, name="insights")
 
