@@ -41,7 +41,6 @@ come from; the reader takes units and names from them.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -57,7 +56,7 @@ import numpy as np
 
 from greenci.config import Secret, as_secret
 from greenci.energy.records import MAX_SPAN_S, EnergyRecord, UsageRecord, check_power_w, utc_datetime
-from greenci.energy.sniff import open_text
+from greenci.energy.sniff import read_json
 from greenci.energy.telemetry_units import component_from_name, counter_intervals, energy_factor_kwh, power_factor_w
 from greenci.errors import AuthenticationError, DataFormatError, InputError, SourceError
 from greenci.http import USER_AGENT, HttpSession, HttpSourceClient, require, require_list
@@ -264,28 +263,10 @@ _FORMAT = ("a saved Gnocchi body (measures [[t, granularity, value], ...], an ag
            "archive policy)")
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def load_saved_json(path: str | os.PathLike[str], fmt: str) -> tuple[Any, str]:
-    """``(document, path text)`` of a saved API answer, sniffed first (text, starts with ``[`` or ``{``)."""
-    p = Path(path)
-    where = str(p)
-    with open_text(p, fmt=fmt) as (fh, head):
-        if not head.lstrip().startswith(("{", "[")):
-            raise DataFormatError(f"does not start with '{{' or '[': expected {fmt}", path=where)
-        size = p.stat().st_size
-        if size > MAX_JSON_BYTES:
-            raise DataFormatError(f"is {size} bytes, more than one API answer ({MAX_JSON_BYTES}): split the query "
-                                  "by time", path=where)
-        text = fh.read()
-    try:
-        return json.loads(text, parse_constant=_no_constant), where
-    except ValueError as exc:
-        raise DataFormatError(f"not JSON ({exc}): expected {fmt}", path=where) from None
-    except RecursionError:
-        raise DataFormatError(f"nested too deeply: expected {fmt}", path=where) from None
+    """``(document, path text)`` of a saved API answer (see :func:`~greenci.energy.sniff.read_json`)."""
+    return read_json(path, fmt=fmt, max_bytes=MAX_JSON_BYTES, too_big="one API answer is smaller: split the "
+                     "query by time"), str(Path(path))
 
 
 _SPAN = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d\d):(\d\d(?:\.\d+)?)$")

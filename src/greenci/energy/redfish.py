@@ -37,7 +37,6 @@ most :data:`MAX_JSON_BYTES`; ``NaN`` and ``Infinity`` (not JSON) are refused.
 from __future__ import annotations
 
 import email.utils
-import json
 import math
 import os
 import ssl
@@ -51,7 +50,7 @@ import httpx
 from greenci.config import Secret, as_secret
 from greenci.energy.records import EnergyRecord, check_meter_kwh, check_power_w, check_span_s, utc_datetime
 from greenci.energy.scopes import classify, names_other_part
-from greenci.energy.sniff import open_text
+from greenci.energy.sniff import read_json
 from greenci.errors import DataFormatError, InputError, SourceError
 from greenci.http import USER_AGENT, HttpSession, HttpSourceClient
 
@@ -354,10 +353,6 @@ def _power_subsystem(doc: Mapping[str, Any], chassis: str, stamp: datetime, wher
     return out
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def read_redfish(path: str | os.PathLike[str], *, chassis: str | None = None, at: object | None = None
                  ) -> list[EnergyRecord]:
     """Records from a saved Redfish JSON file (one resource, or a JSON array of resources).
@@ -368,20 +363,8 @@ def read_redfish(path: str | os.PathLike[str], *, chassis: str | None = None, at
     p = Path(path)
     where = str(p)
     when = _when(at) if at is not None else None
-    with open_text(p, fmt=_FORMAT) as (fh, head):
-        if not head.lstrip().startswith(("{", "[")):
-            raise DataFormatError(f"does not start with '{{' or '[': expected {_FORMAT}", path=where)
-        size = p.stat().st_size
-        if size > MAX_JSON_BYTES:
-            raise DataFormatError(f"is {size} bytes, more than the {MAX_JSON_BYTES} a file of Redfish resources "
-                                  "needs: save each resource (or a few) on its own", path=where)
-        text = fh.read()
-    try:
-        doc = json.loads(text, parse_constant=_no_constant)
-    except ValueError as exc:
-        raise DataFormatError(f"not JSON ({exc})", path=where) from None
-    except RecursionError:
-        raise DataFormatError("not Redfish JSON: nested too deeply", path=where) from None
+    doc = read_json(p, fmt=_FORMAT, max_bytes=MAX_JSON_BYTES,
+                    too_big="a file of Redfish resources needs less: save each resource (or a few) on its own")
     if when is None:
         when = datetime.fromtimestamp(p.stat().st_mtime, UTC)
     docs = doc if isinstance(doc, list) else [doc]

@@ -24,7 +24,7 @@ from typing import TextIO
 
 from greenci.errors import DataFormatError, InputError
 
-__all__ = ["MAX_LINE_CHARS", "SNIFF_BYTES", "decode", "lines", "open_text"]
+__all__ = ["MAX_LINE_CHARS", "SNIFF_BYTES", "decode", "lines", "open_text", "read_json"]
 
 #: how much of a file is read to decide whether it is text of the expected format at all
 SNIFF_BYTES = 64 * 1024
@@ -107,3 +107,30 @@ def lines(fh: TextIO, where: str, *, keep_ends: bool = False) -> Iterator[str]:
             raise DataFormatError("the line holds NUL bytes: the file is binary or damaged from here on",
                                   path=where, row=row)
         yield line if keep_ends else line.rstrip("\r\n")
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def read_json(path: str | os.PathLike[str], *, fmt: str, max_bytes: int, too_big: str) -> object:
+    """A saved JSON document (an API answer, Redfish resources), sniffed first: text that starts with ``{``
+    or ``[``, at most ``max_bytes`` (else refused with ``too_big``, the fix), ``NaN`` and ``Infinity`` (not
+    JSON) refused, nesting too deep refused; every refusal names the file and the expected ``fmt``."""
+    import json
+
+    p = Path(path)
+    where = str(p)
+    with open_text(p, fmt=fmt) as (fh, head):
+        if not head.lstrip().startswith(("{", "[")):
+            raise DataFormatError(f"does not start with '{{' or '[': expected {fmt}", path=where)
+        size = p.stat().st_size
+        if size > max_bytes:
+            raise DataFormatError(f"is {size} bytes, more than {max_bytes}: {too_big}", path=where)
+        text = fh.read()
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except ValueError as exc:
+        raise DataFormatError(f"not JSON ({exc}): expected {fmt}", path=where) from None
+    except RecursionError:
+        raise DataFormatError(f"nested too deeply: expected {fmt}", path=where) from None
