@@ -10,12 +10,16 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from typer.testing import CliRunner
 
 from greenci.cli import app
 from greenci.usecases.ci_energy import STATE_FILE, read_state, sampler_alive
+
+if TYPE_CHECKING:
+    from greenci.service import ServiceSettings
 
 
 @pytest.fixture()
@@ -142,10 +146,9 @@ def test_an_unreachable_service_keeps_the_local_report_and_exits_3(state_dir: Pa
     assert "reporting FAILED" in (state_dir.parent / "summary.md").read_text(encoding="utf-8")
 
 
-def test_report_to_the_service_completes_the_job_with_measured_energy(state_dir: Path, tmp_path: Path) -> None:
-    pytest.importorskip("fastapi", reason="the service needs greenci[service]")
+def _service_settings(tmp_path: Path) -> tuple[datetime, ServiceSettings]:
+    """A service on SYNTHETIC intensity around now (DE-LU, GB), for the jobs a CI step reports."""
     from synthetic_intensity import em_yearly_csv
-    from test_service import JOB, serving
 
     from greenci.service import ServiceSettings
 
@@ -156,8 +159,15 @@ def test_report_to_the_service_completes_the_job_with_measured_energy(state_dir:
         (intensity / zone / f"{zone}_hourly.csv").write_text(
             em_yearly_csv(zone, start=(now - timedelta(days=15)).strftime("%Y-%m-%dT00:00"), days=20, phase=phase),
             encoding="utf-8")
-    settings = ServiceSettings(data_dir=tmp_path / "data", regions=("DE-LU", "GB"), intensity=(intensity,),
-                               forecast="seasonal-naive")
+    return now, ServiceSettings(data_dir=tmp_path / "data", regions=("DE-LU", "GB"), intensity=(intensity,),
+                                forecast="seasonal-naive")
+
+
+def test_report_to_the_service_completes_the_job_with_measured_energy(state_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("fastapi", reason="the service needs greenci[service]")
+    from test_service import JOB, serving
+
+    now, settings = _service_settings(tmp_path)
     with serving(settings) as http:
         job = http.post("/v1/jobs", json={**JOB, "submitted_at": now.strftime("%Y-%m-%dT%H:%M:%SZ")})
         assert job.status_code == 201, job.text
@@ -182,21 +192,11 @@ def test_report_to_the_service_completes_the_job_with_measured_energy(state_dir:
 def test_report_sends_the_jobs_attributed_share_of_its_nodes_metered_energy(state_dir: Path, tmp_path: Path) -> None:
     """`ci report --attribution FILE`: the service gets the job's part of the node's meter, not the sampler's model."""
     pytest.importorskip("fastapi", reason="the service needs greenci[service]")
-    from synthetic_intensity import em_yearly_csv
     from test_service import JOB, serving
 
     from greenci.energy.attribution import AttributionRecord, write_attribution
-    from greenci.service import ServiceSettings
 
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    intensity = tmp_path / "intensity"
-    for zone, phase in (("DE-LU", 0.0), ("GB", 0.4)):
-        (intensity / zone).mkdir(parents=True)
-        (intensity / zone / f"{zone}_hourly.csv").write_text(
-            em_yearly_csv(zone, start=(now - timedelta(days=15)).strftime("%Y-%m-%dT00:00"), days=20, phase=phase),
-            encoding="utf-8")
-    settings = ServiceSettings(data_dir=tmp_path / "data", regions=("DE-LU", "GB"), intensity=(intensity,),
-                               forecast="seasonal-naive")
+    now, settings = _service_settings(tmp_path)
     with serving(settings) as http:
         job_id = http.post("/v1/jobs", json={**JOB, "submitted_at": now.strftime("%Y-%m-%dT%H:%M:%SZ")}).json()["id"]
         token = http.headers["Authorization"].split()[1]
