@@ -144,8 +144,10 @@ def _template(request: ControlRequest) -> JobTable:
         raise InputError(f"no usable run in {', '.join(map(str, request.trace))}: check the trace files",
                          field="trace")
     jobs, _ = clean_implausible(got.jobs, policy="cap")
-    keep = jobs.submitted_s < jobs.submitted_s[0] + request.days * 86400
-    return jobs.take(np.flatnonzero(keep))
+    sub = jobs.submitted_s
+    ends = np.searchsorted(sub, sub + request.days * 86400, side="left")
+    first = int(np.argmax(ends - np.arange(sub.size)))  # the busiest window of the trace: most runs in it
+    return jobs.take(np.arange(first, int(ends[first])))
 
 
 def _at(jobs: JobTable, start: str) -> JobTable:
@@ -317,6 +319,8 @@ def evaluate_control(request: ControlRequest, model: Path, *, read_series: ReadS
         methods=tuple(with_reductions(results)), regions=data.regions, jobs=len(data.jobs),
         train_span=(str(train_span[0]), str(train_span[1])),
         eval_span=(iso(np.datetime64(span[0], "s")), iso(np.datetime64(span[1], "s"))),
+        jobs_span=(iso(np.datetime64(int(data.jobs.submitted_s[0]), "s")),
+                   iso(np.datetime64(int(data.jobs.submitted_s[-1]), "s"))),
         forecast=data.forecast_name, synthetic_intensity=bool(data.grid.synthetic),
         synthetic_jobs=bool(data.jobs.synthetic), jobs_source=data.jobs.source or "trace",
         energy=energy.as_dict() if energy is not None else {}, tuned=meta.get("tuned", {}),

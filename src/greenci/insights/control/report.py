@@ -23,6 +23,7 @@ class ControlReport:
     synthetic_intensity: bool
     synthetic_jobs: bool
     jobs_source: str
+    jobs_span: tuple[str, str] = ("", "")  # first and last arrival of the held-out jobs
     energy: dict[str, Any] = field(default_factory=dict)
     tuned: dict[str, dict[str, float]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
@@ -42,7 +43,8 @@ class ControlReport:
         return {"methods": [m.as_dict() for m in self.methods], "regions": list(self.regions), "jobs": self.jobs,
                 "train_span": list(self.train_span), "eval_span": list(self.eval_span), "forecast": self.forecast,
                 "synthetic_intensity": self.synthetic_intensity, "synthetic_jobs": self.synthetic_jobs,
-                "jobs_source": self.jobs_source, "energy_of_this_run": self.energy, "tuned": self.tuned,
+                "jobs_source": self.jobs_source, "jobs_span": list(self.jobs_span),
+                "energy_of_this_run": self.energy, "tuned": self.tuned,
                 "notes": list(self.notes)}
 
 
@@ -81,8 +83,9 @@ def verdict(report: ControlReport) -> str:
 def markdown(report: ControlReport, figure: str | None = None) -> str:
     lines = [f"# Carbon-aware control: PPO vs LTS, greenci and the oracle{report.label()}", "",
              f"- Jobs: {report.jobs:,} ({report.jobs_source}); regions: {', '.join(report.regions)}",
-             f"- Trained on intensity {report.train_span[0]} .. {report.train_span[1]}; evaluated on "
-             f"{report.eval_span[0]} .. {report.eval_span[1]} (never seen in training or tuning)",
+             f"- Trained on intensity {report.train_span[0]} .. {report.train_span[1]}; evaluated on jobs arriving "
+             f"{report.jobs_span[0]} .. {report.jobs_span[1]}, on the grid {report.eval_span[0]} .. "
+             f"{report.eval_span[1]} (forecast history included; never seen in training or tuning)",
              f"- Decisions read the forecast {report.forecast} issued at each job's arrival; every method is "
              "accounted on actual intensity and true durations (greenci's accounting); capacity: unlimited runners",
              "", "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
