@@ -82,12 +82,16 @@ class _Format(StrEnum):
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``insights`` sub-app (``health``, ``impact``) to ``app``."""
-    sub = typer.Typer(no_args_is_help=True, help="Contributor health (burnout risk) and what drives CI energy.")
+    """Add the ``insights`` sub-app (``health``, ``impact``, ``failures``, ``control``) to ``app``."""
+    from greenci.cli.insights_control import register as register_control
+    from greenci.cli.insights_failures import failures
+
+    sub = typer.Typer(no_args_is_help=True, help="Contributor health (burnout risk), what drives CI energy, CI "
+                                                 "failures on the job graph, and learned carbon-aware control.")
     sub.command("health")(health)
     sub.command("impact")(impact)
-    sub.command("failures")(__import__("greenci.cli.insights_failures", fromlist=["failures"]).failures)
-    __import__("greenci.cli.insights_control", fromlist=["register"]).register(sub)
+    sub.command("failures")(failures)
+    register_control(sub)
     app.add_typer(sub, name="insights")
 
 
