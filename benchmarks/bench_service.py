@@ -285,17 +285,25 @@ class Load:
         return float(np.percentile(self.latencies, q)) * 1e3 if self.latencies else float("nan")
 
 
-async def _warm(port: int, token: str, tag: str) -> None:
-    """Decide one job per hourly issue slot of DAY, so that no forecast is fitted in the measured window."""
-    conn = Connection(port)
-    try:
-        for hour in range(25):
-            await conn.request("POST", "/v1/jobs", token, _warm_body(hour, tag))
-    finally:
-        conn.close()
+async def _warm(port: int, tokens: list[str], tag: str, connections: int = 16) -> None:
+    """Decide one job per hourly issue slot of DAY, so that no forecast is fitted in the measured window.
+
+    Over several connections at once: each worker process fits its own forecasts, and a connection stays
+    with the worker that accepted it (one connection warmed one worker of two, and the other fitted its
+    forecast in the measured window, a few hundred ms that showed up as the p99 of a short run).
+    """
+    async def one(k: int) -> None:
+        conn = Connection(port)
+        try:
+            for hour in range(25):
+                await conn.request("POST", "/v1/jobs", tokens[k % len(tokens)], _warm_body(hour, f"{tag}-{k}"))
+        finally:
+            conn.close()
+
+    await asyncio.gather(*(one(k) for k in range(connections)))
 
 
-def _warm_body(hour: int, tag: str) -> bytes:
+def _warm_body(hour: int, tag: str) -> bytes:  # tag: one warm-up connection's own jobs
     import json
 
     submitted = DAY + np.timedelta64(hour * 3600 + 1, "s")
@@ -313,7 +321,7 @@ async def drive(port: int, tokens: list[str], seconds: float, tag: str,
     (client i sends at offsets i/R apart, every n/R seconds); a latency counts from the time a request
     was due, so a late answer also charges the requests that queued behind it.
     """
-    await _warm(port, tokens[0], tag)
+    await _warm(port, tokens, tag)
     load = Load(seconds)
     counter = iter(range(10**12))
     start = time.perf_counter()
