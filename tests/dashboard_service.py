@@ -7,8 +7,6 @@ exist. The phase puts the cleanest hour about 8 h ahead, so flexible jobs are de
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +16,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+from loopback import uvicorn_server
 from synthetic_intensity import em_yearly_csv
 
 from greenci.service import ServiceSettings, create_app
@@ -78,25 +77,10 @@ def settings_for(root: Path) -> ServiceSettings:
 @contextmanager
 def running(settings: ServiceSettings) -> Iterator[Running]:
     """The app of ``settings`` under uvicorn on a free port, with a token per role; stopped on exit."""
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     app = create_app(settings)
     tokens = {role: create_token(app.state.store, tenant, scopes) for role, (tenant, scopes) in ROLES.items()}
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield Running(f"http://127.0.0.1:{port}", app.state, tokens)
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with uvicorn_server(app) as url:
+        yield Running(url, app.state, tokens)
 
 
 def job(repo: str, name: str, priority: str = "flexible", deadline: str = "24h") -> dict[str, Any]:

@@ -86,7 +86,9 @@ def sign_in(driver: Any, service: Running, role: str) -> None:
     assert "/ui/login" in driver.current_url
     driver.find_element(By.ID, "token").send_keys(service.tokens[role])
     driver.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
-    wait_for(driver, lambda d: d.current_url.endswith("/ui/now"))
+    # the URL changes when the redirect arrives, before the page has loaded: wait for the page itself
+    wait_for(driver, lambda d: d.current_url.endswith("/ui/now") and d.execute_script(
+        "return document.readyState") == "complete" and d.find_elements(By.CSS_SELECTOR, 'form[action="/ui/logout"]'))
 
 
 def wait_for(driver: Any, done: Any) -> None:

@@ -5,9 +5,6 @@ Intensity: two SYNTHETIC Electricity Maps yearly files written here (2022-08-01 
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +15,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the service needs greenci[service]: pip install 'greenci[service]'")
 pytest.importorskip("uvicorn", reason="the service needs greenci[service]: pip install 'greenci[service]'")
 
-import uvicorn  # noqa: E402
+from loopback import uvicorn_server  # noqa: E402
 from synthetic_intensity import write_em_folder  # noqa: E402
 
 from greenci.service import ServiceSettings, create_app  # noqa: E402
@@ -41,26 +38,12 @@ def serving(settings: ServiceSettings, tenant: str = "acme",
     """
     from greenci.service.auth import create_token
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     app = create_app(settings)
     headers = {"Authorization": f"Bearer {create_token(app.state.store, tenant, scopes)}"} if settings.auth else {}
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False, headers=headers) as client:
-            client.store = app.state.store  # type: ignore[attr-defined]
-            client.app_state = app.state  # type: ignore[attr-defined]
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with uvicorn_server(app) as url, httpx.Client(base_url=url, timeout=30, trust_env=False, headers=headers) as client:
+        client.store = app.state.store  # type: ignore[attr-defined]
+        client.app_state = app.state  # type: ignore[attr-defined]
+        yield client
 
 
 @pytest.fixture()
