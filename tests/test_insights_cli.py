@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from cli_shell import shell
 from typer.testing import CliRunner
 
 from greenci.cli.insights import register
@@ -21,14 +22,7 @@ HEAVY = ("sklearn", "shap", "lime", "vaderSentiment", "matplotlib")
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-
-    @app.callback()
-    def _root() -> None:
-        """test shell"""
-
-    register(app)
-    return app
+    return shell(register)
 
 
 def _own_checkout() -> Path:

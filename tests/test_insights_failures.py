@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import typer
+from cli_shell import shell
 from typer.testing import CliRunner
 
 from greenci.cli.insights import register
@@ -22,14 +23,7 @@ H = 3600
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-
-    @app.callback()
-    def _root() -> None:
-        """test shell"""
-
-    register(app)
-    return app
+    return shell(register)
 
 
 def _hand_made():

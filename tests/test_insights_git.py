@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from cli_shell import shell
 from typer.testing import CliRunner
 
 from greenci.cli.insights import register
@@ -215,14 +216,7 @@ def test_empty_repository_has_no_commits(tmp_path: Path) -> None:
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-
-    @app.callback()
-    def _root() -> None:
-        """test shell"""
-
-    register(app)
-    return app
+    return shell(register)
 
 
 def test_cli_health_on_the_built_repository(built_repo: Path) -> None:
