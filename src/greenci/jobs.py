@@ -266,8 +266,21 @@ class RunHistory:
 
     def before(self, t_s: int) -> RunHistory:
         """Only the runs submitted strictly before ``t_s`` (what was known then)."""
+        n = self.submitted_s.size
+        if not n or self.submitted_s[-1] < t_s:  # all of them (a service asks about now): no copy, no check
+            return self
         k = int(np.searchsorted(self.submitted_s, t_s, side="left"))
-        return RunHistory(self.key, self.submitted_s[:k], self.durations_s[:k])
+        return RunHistory._checked(self.key, self.submitted_s[:k], self.durations_s[:k])
+
+    @classmethod
+    def _checked(cls, key: tuple[str, str, str], submitted_s: np.ndarray, durations_s: np.ndarray) -> RunHistory:
+        """A history from arrays already checked and in order (a part of one): a planner asks for one per
+        decision, and checking and sorting them again cost more than the lookup."""
+        out = object.__new__(cls)
+        object.__setattr__(out, "key", key)
+        object.__setattr__(out, "submitted_s", submitted_s)
+        object.__setattr__(out, "durations_s", durations_s)
+        return out
 
     def add(self, submitted_s: int, duration_s: float) -> RunHistory:
         """A new history with one more finished run (the feedback loop)."""
@@ -568,7 +581,7 @@ class HistoryIndex:
         if built is None:
             runs = self._runs.get(key)
             if runs is None:  # not cached: a service asked about every new job would grow without bound
-                return RunHistory(tuple(key[1:]) + ("",) * (4 - len(key)), _NO_SUB, _NO_DUR)  # type: ignore[arg-type]
+                return RunHistory._checked(tuple(key[1:]) + ("",) * (4 - len(key)), _NO_SUB, _NO_DUR)  # type: ignore[arg-type]
             built = self._built[key] = RunHistory(tuple(key[1:]) + ("",) * (4 - len(key)), *runs)  # type: ignore[arg-type]
         return built
 

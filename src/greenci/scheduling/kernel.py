@@ -96,6 +96,7 @@ class Choice:
     start_slot: np.ndarray
     expected_g_per_kw: np.ndarray
     decided: np.ndarray  # False where every candidate was unknown (gaps) and the fallback was used
+    now_g_per_kw: np.ndarray | None = None  # (J, R): starting at arrival in every region (NaN: unknown)
 
 
 def candidate_starts(arrival: np.ndarray, max_wait: np.ndarray) -> np.ndarray:
@@ -133,6 +134,7 @@ def choose(surface: ActualSurface | ForecastSurface, *, arrival: np.ndarray, dur
     start = np.empty(n)
     expected = np.empty(n)
     decided = np.empty(n, dtype=bool)
+    now = np.empty((n, n_regions))
     if surface.n_regions != n_regions:
         raise InputError(f"n_regions {n_regions} does not match the surface's {surface.n_regions} regions")
     cand_all = candidate_starts(arrival, max_wait)
@@ -146,6 +148,7 @@ def choose(surface: ActualSurface | ForecastSurface, *, arrival: np.ndarray, dur
         t0 = np.where(pad, 0.0, cand)
         t1 = np.where(pad, 0.0, cand + duration[a:b, None])
         cost = surface.all_regions(issue[:, None], t0, t1)  # (J, W, R): start-major
+        now[a:b] = cost[:, 0, :]  # the first candidate is the arrival itself
         bad = np.isnan(cost) | pad[:, :, None]
         if allowed is not None:
             bad |= ~allowed[a:b, None, :]
@@ -159,7 +162,7 @@ def choose(surface: ActualSurface | ForecastSurface, *, arrival: np.ndarray, dur
         start[a:b] = np.where(ok, cand[np.arange(b - a), w], arrival[a:b])
         expected[a:b] = np.where(ok, best, np.nan)
         decided[a:b] = ok
-    return Choice(region, start, expected, decided)
+    return Choice(region, start, expected, decided, now)
 
 
 def candidate_costs(surface: ActualSurface | ForecastSurface, *, arrival: np.ndarray, duration: np.ndarray,

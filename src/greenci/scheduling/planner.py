@@ -134,7 +134,9 @@ def decide_group(jobs: Sequence[Job], forecast: IssuedForecast, estimates: Seque
     allowed = ctx.allowed_mask(table)
     arrival = (subs - grid.start_s) / grid.step_s
     power = table.power_kw
-    now = forecast.surface.all_regions(np.zeros(len(jobs), np.int64), arrival, arrival + est / grid.step_s)
+    now = placement.now_g_per_kw  # the kernel's first candidate, when the strategy kept it
+    if now is None:
+        now = forecast.surface.all_regions(np.zeros(len(jobs), np.int64), arrival, arrival + est / grid.step_s)
     now = now * power[:, None]
     ok = np.isfinite(now) if allowed is None else (np.isfinite(now) & allowed)
     count = ok.sum(axis=1)

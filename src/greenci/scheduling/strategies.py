@@ -74,6 +74,7 @@ class Placement:
     deadline_s: np.ndarray
     segments: dict[int, np.ndarray] = field(default_factory=dict)  # interruptible: job -> slot starts (s)
     estimate_s: np.ndarray | None = None  # the duration each decision assumed
+    now_g_per_kw: np.ndarray | None = None  # (J, R) running at arrival for estimate_s, if the kernel gave it
 
     def reasons_in_words(self) -> list[str]:
         return [el.REASONS[c] for c in self.reason]
@@ -273,10 +274,11 @@ class GreenciStrategy(Strategy):
         arrival = ctx.arrival_slots(jobs)
         power = jobs.power_kw
         segments: dict[int, np.ndarray] = {}
+        now = None
         if self.capacity is None and self.pools is None and self.wait_price_g_per_kwh_h == 0:
             c = choose(ctx.forecast, arrival=arrival, duration=est / step, max_wait=wait / step, allowed=allowed,
                        n_regions=n_regions, fallback_region=rr)
-            region, start, expected = c.region, c.start_slot, c.expected_g_per_kw * power
+            region, start, expected, now = c.region, c.start_slot, c.expected_g_per_kw * power, c.now_g_per_kw
             if self.rules.min_saving_g > 0:
                 region, start, expected = self._keep_if_worth_it(jobs, ctx, reason, arrival, est, allowed, rr,
                                                                  region, start, expected)
@@ -299,7 +301,7 @@ class GreenciStrategy(Strategy):
                 segments[int(j)] = ctx.seconds(seg)
                 region[j], start[j], expected[j] = reg, seg[0], exp * power[j]
         return Placement(self.name, region, ctx.seconds(start), expected, reason, wait, effective_deadline,
-                         segments, estimate_s=est)
+                         segments, estimate_s=est, now_g_per_kw=now)
 
     def _runners(self, ctx: Context, arrival: np.ndarray, wait: np.ndarray,
                  dur: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -139,8 +139,26 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             out.append((new, time.perf_counter() - t0))
         return out
 
-    deciding: Batcher[_Ask, tuple[NewJob, float]] = Batcher(decide_many, lock)
     writer = JobWriter(store, on_stored=(lambda new: pools.release(n.job.id for n in new)) if pools else None)
+
+    def store_decided(decided: Sequence[tuple[NewJob, float] | BaseException]) -> list[_Decided | BaseException]:
+        """The batch's new jobs committed in one transaction, on the event loop, once they are decided."""
+        made = [d for d in decided if not isinstance(d, BaseException)]
+        stored = iter(writer.store_now([new for new, _ in made]))
+        out: list[_Decided | BaseException] = []
+        for d in decided:
+            if isinstance(d, BaseException):
+                out.append(d)
+                continue
+            kept = next(stored)
+            if isinstance(kept, GreenciError) or not isinstance(kept, BaseException):
+                out.append(kept if isinstance(kept, BaseException) else (*kept, d[1]))
+            else:  # the store refused the batch: nothing of it was kept
+                out.append(HTTPException(503, detail=f"the job store could not keep the job, retry later: {kept}"))
+        return out
+
+    deciding: Batcher[_Ask, _Decided] = Batcher(decide_many, lock, then=store_decided,
+                                                min_interval_s=settings.batch_interval_s)
     metrics = Metrics()
     dispatcher = Dispatcher(store, settings.dispatch, on_failure=metrics.dispatch_failed)
 
@@ -209,9 +227,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         """``POST /v1/jobs``: the decision for a job, once it is stored (the route and its fast path call it).
 
         On the event loop, not a worker thread: the decision is CPU work on a forecast held in memory, made
-        with the requests waiting beside it (batching.py); the store write is awaited (writer.py commits it
-        with the others). A retry's Idempotency-Key is found where it is stored: the insert keeps the first
-        job and answers it.
+        with the requests waiting beside it (batching.py) and committed with theirs in one transaction. A
+        retry's Idempotency-Key is found where it is stored: the insert keeps the first job and answers it.
         """
         who = await authorize(headers.get("authorization"), "submit")
         idempotency_key = _idempotency_key(headers.get("idempotency-key"))
@@ -228,13 +245,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             carbon_aware=body.carbon_aware if body.carbon_aware is not None else cls.carbon_aware,
             buffer_h=cls.max_wait_s / 3600, power_kw=body.power_kw), now=now)
 
-        new, seconds = await deciding.submit(_Ask(job, idempotency_key, request_doc, target, who.tenant, cls.name))
-        try:
-            stored, created = await writer.submit(new)
-        except GreenciError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the store refused the batch: nothing of it was kept
-            raise HTTPException(503, detail=f"the job store could not keep the job, retry later: {exc}") from exc
+        # decided with the requests waiting beside it, and stored with them (one commit) before it is answered
+        stored, created, seconds = await deciding.submit(_Ask(job, idempotency_key, request_doc, target, who.tenant,
+                                                              cls.name))
         if not created:  # the key was stored before (a retry): answer with the job stored first
             return _replayed(stored, request_doc)
         metrics.decided(stored.decision, seconds, cls.name, cls.max_wait_s)
@@ -376,6 +389,10 @@ class _Refresher:
                 log.warning("forecast refresh failed: %s", exc)
                 self.last_error = (time.time(), str(exc))
             self._stop.wait(self.settings.refresh_s)
+
+
+#: a stored decision: the job as stored, whether this request stored it (False: its key was), seconds to decide
+_Decided = tuple[StoredJob, bool, float]
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ class ServiceSettings:
     rate_burst: int = 200
     refresh_s: float = 120.0  # with an API source: how often the forecasts are fetched in the background
     keepalive_requests: int = 100  # a connection is closed after this many requests (workers share the load)
+    batch_interval_s: float = 0.004  # decision batches start at least this far apart (batching.py: why)
     capacity: dict[str, int] = field(default_factory=dict)  # runners per region (a region not named: unlimited)
     classes: dict[str, PriorityClass] | None = None  # None: the defaults, 'normal' waiting up to buffer_h
     tenant_classes: dict[str, dict[str, PriorityClass]] = field(default_factory=dict)  # a tenant's own classes
@@ -62,6 +63,9 @@ class ServiceSettings:
         if not (isinstance(self.keepalive_requests, int) and self.keepalive_requests >= 1):
             raise InputError(f"keepalive_requests {self.keepalive_requests!r} must be at least 1",
                              field="keepalive_requests")
+        if not 0 <= self.batch_interval_s <= 1:
+            raise InputError(f"batch_interval_s {self.batch_interval_s!r} must be between 0 and 1 s",
+                             field="batch_interval_s")
         if self.source and self.intensity:
             raise InputError("give intensity files or an API source, not both", field=("intensity", "source"))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -163,6 +164,8 @@ class JobStore:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine = sa.create_engine(url, future=True)
         self._write_lock: Path | None = None
+        self._lock_fd: int | None = None  # the lock file, opened once (see writing)
+        self._lock_threads = threading.Lock()
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             database = self.engine.url.database
@@ -173,6 +176,10 @@ class JobStore:
 
     def close(self) -> None:
         self.engine.dispose()
+        with self._lock_threads:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
 
     def add_many(self, new: Sequence[NewJob]) -> list[tuple[StoredJob, bool]]:
         """Store new jobs in one transaction (one commit: one disk flush for all of them), in order.
@@ -215,19 +222,23 @@ class JobStore:
         """SQLite: the writers of the processes sharing the file take turns on an exclusive ``flock``.
 
         SQLite lets one writer in at a time and makes the others poll (``busy_timeout``), sleeping up to
-        100 ms between tries; a waiter here sleeps in the kernel and wakes the moment the lock is free.
+        100 ms between tries; a waiter here sleeps in the kernel and wakes the moment the lock is free. The
+        lock file stays open (opening it per write cost as much as the lock); the threads of this process
+        take turns on a thread lock first, since a ``flock`` does not exclude holders of the same file.
         """
         if self._write_lock is None:
             yield
             return
         import fcntl
 
-        fd = os.open(self._write_lock, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
+        with self._lock_threads:
+            if self._lock_fd is None:
+                self._lock_fd = os.open(self._write_lock, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def get(self, job_id: str, tenant: str | None = None) -> StoredJob | None:
         """The job, or None; with ``tenant``, only that tenant's job (another tenant's is None)."""
@@ -411,7 +422,14 @@ class _InsertRows:
             part = rows[k:k + self.ROWS]
             columns = tuple(part[0])
             sql = self._sql.get((columns, len(part))) or self._text(columns, len(part))
-            stored += c.exec_driver_sql(sql, tuple(r[name] for r in part for name in columns)).rowcount
+            # the driver's own cursor, in the transaction of ``c``: SQLAlchemy's execution context around one
+            # statement cost more than the statement (the SQL is plain text, its parameters plain values)
+            cursor = c.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(sql, tuple(r[name] for r in part for name in columns))
+                stored += cursor.rowcount
+            finally:
+                cursor.close()
         return stored
 
     def _text(self, columns: tuple[str, ...], n: int) -> str:
@@ -434,6 +452,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # reads through a memory map: a write re-reads the index pages another process changed since its last
+    # transaction, and a mapped page costs no system call (a single-row commit used 30 % less CPU)
+    cursor.execute("PRAGMA mmap_size=268435456")
     cursor.close()
 
 

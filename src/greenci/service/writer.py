@@ -56,6 +56,7 @@ class JobWriter:
         # a lock of its own: no other thread runs this batcher's writes
         self._batches: Batcher[_Write, Any] = Batcher(self._write, threading.Lock(), max_batch=max_batch)
         self._stopped = False
+        self._connection: sa.Connection | None = None  # kept between batches (see _commit)
 
     @property
     def batches(self) -> int:
@@ -75,6 +76,13 @@ class JobWriter:
         """Run ``op(connection)`` in the next batch's transaction; what it returned, once committed."""
         return await self._put(_Write(op))
 
+    def store_now(self, new: Sequence[NewJob]) -> list[Stored | BaseException]:
+        """Store ``new`` in one transaction now, on the event loop: the decisions of one batch, committed as
+        soon as they are made (a second batch, a turn of the loop later, only added its fixed cost)."""
+        if self._stopped:
+            return [RuntimeError("the service is shutting down: retry the request")] * len(new)
+        return self._write([_Write(None, n) for n in new])
+
     def run_from_thread(self, op: Callable[[sa.Connection], Any]) -> Any:
         """:meth:`run`, from a worker thread of the event loop (a sync endpoint)."""
         return anyio.from_thread.run(self.run, op)
@@ -87,9 +95,20 @@ class JobWriter:
     def stop(self) -> None:
         """Take no more writes (the ones queued are made in the loop's next turns)."""
         self._stopped = True
+        self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except Exception:  # noqa: BLE001 - closing a connection that failed: nothing more to do
+                pass
+            self._connection = None
 
     def _write(self, batch: Sequence[_Write]) -> list[Any]:
         results = self._commit(list(batch))
+        if self._stopped:  # the last writes, made after stop: close the connection they opened
+            self._drop_connection()
         if self.on_stored is not None:
             new = [w.new for w in batch if w.new is not None]
             if new:
@@ -99,12 +118,18 @@ class JobWriter:
     def _commit(self, batch: list[_Write]) -> list[Any]:
         """The results of the writes, made in one transaction; when it fails, each write alone."""
         try:
-            with self.store.writing(), self.store.engine.begin() as c:
+            # one connection kept for the writes: a pool checkout, its reset and return per batch cost about
+            # a third of a single-job write; after a failure it is replaced (it may be broken)
+            if self._connection is None:
+                self._connection = self.store.engine.connect()
+            c = self._connection
+            with self.store.writing(), c.begin():
                 # the new jobs first, in one executemany (no write of a batch can be about a job of the same
                 # batch: its id is known only once it is answered), then the other writes in order
                 stored = iter(self.store.insert_many_in(c, [w.new for w in batch if w.new is not None]))
                 results = [next(stored) if w.op is None else w.op(c) for w in batch]
         except Exception as exc:  # noqa: BLE001 - the requests get the reason; the writer goes on
+            self._drop_connection()
             if len(batch) == 1:
                 logger.error("a write to the job store failed: %s", exc)
                 return [_Failed(exc)]
