@@ -38,7 +38,7 @@ class ServiceSettings:
     rate_burst: int = 200
     refresh_s: float = 120.0  # with an API source: how often the forecasts are fetched in the background
     keepalive_requests: int = 100  # a connection is closed after this many requests (workers share the load)
-    batch_interval_s: float = 0.004  # decision batches start at least this far apart (batching.py: why)
+    batch_interval_s: float = 0.008  # decision batches start at least this far apart (batching.py: why)
     capacity: dict[str, int] = field(default_factory=dict)  # runners per region (a region not named: unlimited)
     classes: dict[str, PriorityClass] | None = None  # None: the defaults, 'normal' waiting up to buffer_h
     tenant_classes: dict[str, dict[str, PriorityClass]] = field(default_factory=dict)  # a tenant's own classes
