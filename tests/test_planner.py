@@ -212,3 +212,24 @@ def test_schedule_cli_maps_a_cloud_region_and_refuses_an_unknown_event() -> None
     assert json.loads(r.stdout)["region"] == "DE-LU"
     bad = CliRunner().invoke(app, ["schedule", "--event", "tuesday", "--at", "2022-10-12T08:00Z"])
     assert bad.exit_code == 2 and "tuesday" in bad.output and "pull_request" in bad.output
+
+
+def test_run_now_costs_from_the_kernel_match_a_separate_computation() -> None:
+    """The planner takes the run-now costs (baseline, best now) from the kernel's first candidate; a strategy
+    that does not keep them makes the planner compute them itself: the decisions must be the same."""
+    from greenci.scheduling.strategies import GreenciStrategy
+
+    class Forgetful(GreenciStrategy):
+        def place(self, jobs, ctx):  # type: ignore[no-untyped-def]
+            return replace(super().place(jobs, ctx), now_g_per_kw=None)
+
+    rng = np.random.default_rng(7)
+    jobs = [_job(id=f"j{k}", submitted_at=AT + timedelta(seconds=int(s)), duration_estimate_s=float(d),
+                 event=("push", "schedule", "pull_request")[k % 3], power_kw=float(p),
+                 allowed_regions=(None, ("A", "B"), ("C",))[k % 3])
+            for k, (s, d, p) in enumerate(zip(np.sort(rng.integers(0, 3599, 40)), rng.integers(300, 20000, 40),
+                                              rng.uniform(0.1, 3.0, 40), strict=True))]
+    kept = plan_batch(jobs, intensity=_perfect())
+    computed = plan_batch(jobs, intensity=_perfect(), policy=replace(PlanPolicy(), strategy=Forgetful()))
+    assert [d.to_dict() for d in kept] == [d.to_dict() for d in computed]
+    assert any(d.wait_s > 0 for d in kept) and any(d.wait_s == 0 for d in kept), "both kinds are compared"

@@ -195,3 +195,50 @@ def test_a_connection_is_closed_after_its_requests_so_workers_share_the_load(
         got = [http.get("/healthz") for _ in range(7)]
     assert [r.status_code for r in got] == [200] * 7
     assert [r.headers.get("connection") for r in got] == [None, None, "close", None, None, "close", None]
+
+
+def test_batches_start_at_least_the_interval_apart_and_an_idle_batcher_starts_at_once() -> None:
+    calls: list[tuple[float, list[int]]] = []
+
+    def run(items: list[int]) -> list[int]:
+        calls.append((time.perf_counter(), list(items)))
+        return list(items)
+
+    async def main() -> tuple[float, list[object]]:
+        batcher: Batcher[int, int] = Batcher(run, threading.Lock(), min_interval_s=0.25,
+                                             then=lambda results: [r * 10 for r in results])
+        t0 = time.perf_counter()
+        first = await batcher.submit(1)  # idle: starts at once
+        waited_first = time.perf_counter() - t0
+        rest = await asyncio.gather(*(batcher.submit(i) for i in (2, 3, 4)))  # within the interval: they wait
+        return waited_first, [first, *rest]
+
+    waited_first, got = asyncio.run(main())
+    assert got == [10, 20, 30, 40], "then() maps each batch's results before they are delivered"
+    assert [items for _, items in calls] == [[1], [2, 3, 4]]
+    assert waited_first < 0.2, f"an idle batcher made its request wait {waited_first:.3f} s"
+    assert calls[1][0] - calls[0][0] >= 0.2, "the second batch started before the interval had passed"
+
+
+def test_a_failing_second_step_fails_every_item_of_its_batch() -> None:
+    def then(results: list[int]) -> list[int]:
+        raise RuntimeError("the store is gone")
+
+    async def main() -> list[object]:
+        batcher: Batcher[int, int] = Batcher(lambda items: list(items), threading.Lock(), then=then)
+        return await asyncio.gather(*(batcher.submit(i) for i in range(3)), return_exceptions=True)
+
+    assert [str(g) for g in asyncio.run(main())] == ["the store is gone"] * 3
+
+
+def test_job_ids_are_uuids_that_sort_by_creation() -> None:
+    import uuid
+
+    from greenci.service.store import new_job_id
+
+    first = [new_job_id() for _ in range(1000)]
+    time.sleep(0.002)
+    later = new_job_id()
+    assert len(set(first)) == len(first)
+    assert all(uuid.UUID(i).version == 7 and str(uuid.UUID(i)) == i for i in first)
+    assert max(first) < later, "an id made a millisecond later sorts after every earlier one"

@@ -22,7 +22,7 @@ from greenci.scheduling import eligibility as el
 from greenci.scheduling.context import Context
 from greenci.scheduling.strategies import NIGHTLY_SAFETY, GreenciStrategy, Strategy
 from greenci.scheduling.windows import JobWindow
-from greenci.timeutil import iso, to_epoch_s
+from greenci.timeutil import iso
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def job_table(jobs: Sequence[Job], deadlines_s: Sequence[float]) -> JobTable:
         workflow=np.array([j.workflow for j in jobs], dtype=object),
         job_name=np.array([j.job_name for j in jobs], dtype=object),
         event=np.array([j.event for j in jobs], dtype=object),
-        submitted_s=np.array([to_epoch_s(j.submitted_at) for j in jobs], dtype=np.int64),
+        submitted_s=np.array([j.submitted_s for j in jobs], dtype=np.int64),
         duration_s=np.ones(n), user_estimate_s=np.array([j.duration_estimate_s or np.nan for j in jobs]),
         deadline_s=np.asarray(deadlines_s, dtype=np.float64),
         buffer_s=np.array([np.nan if j.buffer_s is None else j.buffer_s for j in jobs]),
@@ -103,7 +103,7 @@ def decide_group(jobs: Sequence[Job], forecast: IssuedForecast, estimates: Seque
     """
     strategy = strategy or GreenciStrategy()
     grid = forecast.grid
-    subs = np.array([to_epoch_s(j.submitted_at) for j in jobs], dtype=np.int64)
+    subs = np.array([j.submitted_s for j in jobs], dtype=np.int64)
     outside = (subs < grid.start_s) | (subs >= grid.start_s + grid.step_s)
     if outside.any():
         k = int(np.flatnonzero(outside)[0])

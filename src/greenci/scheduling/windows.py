@@ -75,7 +75,7 @@ def next_cron_run(crons: Sequence[str], after_s: int) -> tuple[int, str]:
 def job_window(job: Job, *, history: RunHistory | None = None, morning: WorkingMorning | None = None,
                buffer_s: float = 6 * 3600.0) -> JobWindow:
     """The window of one job: its deadline, its schedule's next run (scheduled runs), or the buffer."""
-    sub = to_epoch_s(job.submitted_at)
+    sub = job.submitted_s
     if job.deadline is not None:
         return JobWindow(float(to_epoch_s(job.deadline)), f"deadline {iso(to_epoch_s(job.deadline))}")
     if job.event == "schedule" and job.crons:

@@ -401,8 +401,9 @@ def _created_body(job: StoredJob, row: dict[str, Any]) -> bytes:
     """``job.to_dict()`` as JSON, its request and decision spliced in from the JSON text just stored.
 
     Why: they are most of the document, and encoding them a second time for the answer cost 30 us a
-    request (6 us this way), on a path whose whole budget is about a millisecond. The stored text is ASCII without NaN (``json.dumps`` escapes, the decision is
-    :func:`~greenci.jsonsafe.finite`), as the service's other answers.
+    request (6 us this way), on a path whose whole budget is about a millisecond. The stored text is
+    ASCII without NaN (``json.dumps`` escapes, the decision is :func:`~greenci.jsonsafe.finite`), as the
+    service's other answers.
     """
     doc = job.to_dict()
     del doc["request"], doc["decision"]
@@ -460,7 +461,7 @@ def _new_job(decision: Decision, ask: _Ask) -> NewJob:
     job = ask.job
     return NewJob.build(key=ask.key, repo=job.repo, workflow=job.workflow, job_name=job.job_name,
                         status="scheduled", region=decision.region, start_s=start_s,
-                        submitted_s=to_epoch_s(job.submitted_at), request=ask.request, decision=doc,
+                        submitted_s=job.submitted_s, request=ask.request, decision=doc,
                         target=ask.target, tenant=ask.tenant, priority=ask.priority,
                         end_s=start_s + int(np.ceil(decision.duration_estimate_s)))
 

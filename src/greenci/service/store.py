@@ -140,7 +140,7 @@ class NewJob:
               start_s: int, submitted_s: int, request: dict[str, Any], decision: dict[str, Any],
               job_id: str | None = None, target: dict[str, Any] | None = None, tenant: str = "default",
               end_s: int | None = None, priority: str = "normal") -> NewJob:
-        job_id = job_id or str(uuid.uuid4())
+        job_id = job_id or new_job_id()
         row = dict(id=job_id, tenant=tenant, end_s=end_s, priority=priority,
                    expected_g=_num(decision.get("expected_g")), saving_g=_num(decision.get("saving_g")),
                    idempotency_key=_stored_key(tenant, key) if key else None,  # keys are unique per tenant
@@ -439,6 +439,18 @@ class _InsertRows:
         if len(self._sql) < 1024:
             self._sql[(columns, n)] = sql
         return sql
+
+
+def new_job_id() -> str:
+    """A UUID laid out as version 7: milliseconds since the epoch, then 74 random bits.
+
+    Why time first: new jobs' ids then sort by creation, so the id index grows at its end and a commit of
+    many jobs rewrites one page of it (random ids touched one page per job, each written to the log again).
+    """
+    ms = time.time_ns() // 1_000_000
+    r = int.from_bytes(os.urandom(10), "big")
+    value = (ms & (2**48 - 1)) << 80 | 0x7 << 76 | (r >> 68) << 64 | 0b10 << 62 | (r & (2**62 - 1))
+    return str(uuid.UUID(int=value))
 
 
 def _stored_key(tenant: str, key: str) -> str:

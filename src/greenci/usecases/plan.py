@@ -25,7 +25,6 @@ from greenci.scheduling.eligibility import EligibilityRules
 from greenci.scheduling.planner import Decision, decide_group
 from greenci.scheduling.strategies import GreenciStrategy, Strategy
 from greenci.scheduling.windows import JobWindow, WorkingMorning, job_window
-from greenci.timeutil import to_epoch_s
 from greenci.usecases.ports import DecisionSink, RunHistoryStore
 
 _EMPTY = RunHistory(("", "", ""), np.zeros(0, np.int64), np.zeros(0))
@@ -56,7 +55,7 @@ class _Prepared:
     @property
     def horizon_s(self) -> float:
         """How far ahead the forecast must reach: the longest wait, the run, and a slot to spare."""
-        sub = to_epoch_s(self.job.submitted_at)
+        sub = self.job.submitted_s
         wait = self.window.deadline_s - sub if np.isfinite(self.window.deadline_s) else self.buffer_s
         return max(wait, 0.0) + self.estimate.estimate_s + 3600.0
 
@@ -93,13 +92,13 @@ def plan_batch(jobs: Sequence[Job], *, intensity: ForecastProvider, history: Run
         prepared.append(_prepare(job, history, policy))
     if len(prepared) == 1:  # the common request: no grouping, no batch fit
         p = prepared[0]
-        forecast = intensity.forecast(candidates, to_epoch_s(p.job.submitted_at), p.horizon_s)
+        forecast = intensity.forecast(candidates, p.job.submitted_s, p.horizon_s)
         [decision] = decide_group([p.job], forecast, [p.estimate], [p.window], strategy=policy.strategy,
                                   notes=[p.notes])
         if sink is not None:
             sink.record(decision)
         return [decision]
-    subs = np.array([to_epoch_s(p.job.submitted_at) for p in prepared], dtype=np.int64)
+    subs = np.array([p.job.submitted_s for p in prepared], dtype=np.int64)
     order = np.argsort(subs, kind="stable")
     # jobs in one slot of a grid provider share its forecast; an API provider is asked per job (it caches)
     grid = intensity.grid if isinstance(intensity, GridForecasts) else None
@@ -125,7 +124,7 @@ def plan_batch(jobs: Sequence[Job], *, intensity: ForecastProvider, history: Run
 
 def _prepare(job: Job, history: RunHistoryStore | None, policy: PlanPolicy) -> _Prepared:
     """The estimate, window and notes of one job, from what was known at its submission."""
-    sub = to_epoch_s(job.submitted_at)
+    sub = job.submitted_s
     notes: list[str] = []
     own = workflow = repo = _EMPTY
     if history is not None:
