@@ -59,12 +59,15 @@ class Decision:
     def to_dict(self) -> dict[str, object]:
         """Plain JSON-ready fields (a number that is not known is None, never NaN)."""
         out: dict[str, object] = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            out[f.name] = None if isinstance(v, float) and not math.isfinite(v) else (
+        for name in _DECISION_FIELDS:
+            v = getattr(self, name)
+            out[name] = None if isinstance(v, float) and not math.isfinite(v) else (
                 list(v) if isinstance(v, tuple) else v)
         out["time_shift_saving_g"] = None if not math.isfinite(self.time_shift_saving_g) else self.time_shift_saving_g
         return out
+
+
+_DECISION_FIELDS = tuple(f.name for f in fields(Decision))  # read per answer: fields() built them each time
 
 
 def job_table(jobs: Sequence[Job], deadlines_s: Sequence[float]) -> JobTable:

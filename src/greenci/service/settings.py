@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -47,7 +48,7 @@ class ServiceSettings:
         """The priority classes a tenant's jobs may name."""
         return self.tenant_classes.get(tenant, self.service_classes)
 
-    @property
+    @functools.cached_property
     def service_classes(self) -> dict[str, PriorityClass]:
         """The service's classes: those given, else the defaults with 'normal' waiting up to ``buffer_h``."""
         if self.classes is not None:
