@@ -103,6 +103,9 @@ def serve(
                                                             "simulate --pools reads); instead of --capacity."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request (off by default: at a "
                                                                 "thousand decisions a second it is mostly noise)."),
+    batch_ms: float = typer.Option(8.0, "--batch-ms", help="Under load, decision batches start at least this "
+                                                           "far apart (a request waits up to that long; fewer, "
+                                                           "larger batches cost less CPU). 0: as soon as possible."),
 ) -> None:
     """Serve the scheduler API: POST /v1/jobs for a decision; started/completed feed the history."""
     try:
@@ -120,10 +123,11 @@ def serve(
     check_folder(data_dir, field="--data-dir")
     from greenci.bounds import check_range
     check_range(buffer_h, field="--buffer-h", low=0, high=7 * 24, unit="h")
+    check_range(batch_ms, field="--batch-ms", low=0, high=1000, unit="ms")
     runners = service_capacity(capacity, pools)
     settings = ServiceSettings(data_dir=data_dir, database_url=db, regions=names, intensity=tuple(intensity or ()),
                                source=source, forecast=forecast, buffer_h=buffer_h, history=tuple(history or ()),
-                               auth=not no_auth, capacity=runners)
+                               auth=not no_auth, capacity=runners, batch_interval_s=batch_ms / 1000)
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=access_log)
         return
