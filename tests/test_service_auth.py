@@ -30,6 +30,8 @@ def test_tokens_are_required_checked_and_scoped(settings: ServiceSettings) -> No
         anon = {"Authorization": ""}
         got = http.post("/v1/jobs", json=JOB, headers=anon)
         assert got.status_code == 401 and got.headers["WWW-Authenticate"] == "Bearer"
+        for bad in ({**JOB, "colour": "green"}, {"repo": 3}):  # a token is checked before the body is judged
+            assert http.post("/v1/jobs", json=bad, headers=anon).status_code == 401
         assert http.get("/v1/jobs", headers={"Authorization": "Bearer gci_nothing_here"}).status_code == 401
         assert http.get("/v1/forecast", params={"region": "GB"}, headers=anon).status_code == 401
         assert http.get("/healthz", headers=anon).status_code == 200

@@ -215,6 +215,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             return await authorize(authorization, scope)
         return caller
 
+    async def submitting(request: Request) -> Caller:
+        """:func:`need` ("submit") for the ``POST /v1/jobs`` route, reading the header itself (the header is
+        documented in ``openapi_extra``). A dependency, so that a request without a valid token is a 401
+        before its body is judged."""
+        return await authorize(request.headers.get("authorization"), "submit")
+
     submitter, reader = Depends(need("submit")), Depends(need("read"))
 
     def scope_of(who: Caller) -> str | None:
@@ -224,14 +230,15 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     install_error_handlers(app)
     auth_errors = (401, 403, 429)
 
-    async def accept(body: JobIn, headers: Mapping[str, str]) -> Response:
+    async def accept(body: JobIn, headers: Mapping[str, str], who: Caller | None = None) -> Response:
         """``POST /v1/jobs``: the decision for a job, once it is stored (the route and its fast path call it).
 
         On the event loop, not a worker thread: the decision is CPU work on a forecast held in memory, made
         with the requests waiting beside it (batching.py) and committed with theirs in one transaction. A
         retry's Idempotency-Key is found where it is stored: the insert keeps the first job and answers it.
         """
-        who = await authorize(headers.get("authorization"), "submit")
+        if who is None:  # the fast path: the route's dependency did not run
+            who = await authorize(headers.get("authorization"), "submit")
         idempotency_key = _idempotency_key(headers.get("idempotency-key"))
         request_doc = body.model_dump()
         target = check_target(body.dispatch.model_dump(exclude_none=True) if body.dispatch else None,
@@ -258,10 +265,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
               responses={200: {"description": "A retry with the same Idempotency-Key: the job stored first"},
                          **responses(400, *auth_errors, 409, 422, 503)},
               openapi_extra={"parameters": _SUBMIT_HEADERS})
-    async def submit(body: JobIn, request: Request) -> Response:
+    async def submit(body: JobIn, request: Request, who: Caller = Depends(submitting)) -> Response:  # noqa: B008
         # a well-formed request is answered by SubmitFastPath (submit_path.py) with the same ``accept``; this
-        # route answers the others (FastAPI's 422 naming the field) and documents the operation
-        return await accept(body, request.headers)
+        # route answers the others (a 401 without a valid token, else FastAPI's 422 naming the field) and
+        # documents the operation
+        return await accept(body, request.headers, who)
 
     @app.get("/v1/jobs/{job_id}", responses=responses(*auth_errors, 404, 422))
     def get_job(job_id: JobId, who: Caller = reader) -> dict[str, Any]:

@@ -2,12 +2,12 @@
 
 Why: a decision is durable once its job is committed, and a commit waits for the disk (SQLite flushes its
 write-ahead log on every commit; PostgreSQL its WAL). Requests that each commit on their own queue behind
-the database's one writer and pay one flush each. Here a request hands its write to the writer and waits;
-the writes queued in one turn of the event loop are made in one transaction (a micro-batch, as the
-decisions are: :class:`~greenci.service.batching.Batcher`), and each request is answered once that commit
-returned. Under load a flush carries tens of jobs; alone, a request waits for its own commit only. Nothing
-is answered before it is stored. When a batch fails, each of its writes is tried again alone, so only the
-write that cannot be made fails, with the reason.
+the database's one writer and pay one flush each. Here the jobs of one batch of decisions are stored in one
+transaction as soon as they are decided (:meth:`JobWriter.store_now`, called by the decisions' batcher),
+and the other writes (a job started, completed, cancelled) are handed to the writer, which makes those
+queued in one turn of the event loop in one transaction (:meth:`JobWriter.run`). Nothing is answered
+before it is stored. When a batch fails, each of its writes is tried again alone, so only the write that
+cannot be made fails, with the reason.
 
 Why on the event loop rather than a thread of its own: a commit here is a fraction of a millisecond of
 work, but a writer thread had to win the GIL back from the busy event loop at every call into the
@@ -43,8 +43,8 @@ class _Write:
 
 
 class JobWriter:
-    """Makes the writes awaited through :meth:`submit` and :meth:`run` in batches of up to ``max_batch``,
-    one transaction per batch.
+    """Makes the writes awaited through :meth:`run` in batches of up to ``max_batch``, one transaction per
+    batch, and stores the new jobs of a batch of decisions at once (:meth:`store_now`).
 
     ``on_stored(new)`` runs after each batch, with its new jobs (the service releases the runner
     reservations it held in memory for them: the store has them now, or never will).
@@ -58,26 +58,13 @@ class JobWriter:
         self._stopped = False
         self._connection: sa.Connection | None = None  # kept between batches (see _commit)
 
-    @property
-    def batches(self) -> int:
-        """Transactions made (batches of writes)."""
-        return self._batches.batches
-
-    @property
-    def written(self) -> int:
-        """Writes handed to those transactions."""
-        return self._batches.items
-
-    async def submit(self, new: NewJob) -> Stored:
-        """Store ``new``: ``(job, created)`` once committed (``created`` False: its key was stored before)."""
-        return await self._put(_Write(None, new))
-
     async def run(self, op: Callable[[sa.Connection], Any]) -> Any:
         """Run ``op(connection)`` in the next batch's transaction; what it returned, once committed."""
         return await self._put(_Write(op))
 
     def store_now(self, new: Sequence[NewJob]) -> list[Stored | BaseException]:
-        """Store ``new`` in one transaction now, on the event loop: the decisions of one batch, committed as
+        """Store ``new`` in one transaction now, on the event loop: ``(job, created)`` per job (``created``
+        False: its key was stored before), or why it was not. The decisions of one batch, committed as
         soon as they are made (a second batch, a turn of the loop later, only added its fixed cost)."""
         if self._stopped:
             return [RuntimeError("the service is shutting down: retry the request")] * len(new)
