@@ -152,8 +152,10 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                 out.append(d)
                 continue
             kept = next(stored)
-            if isinstance(kept, GreenciError) or not isinstance(kept, BaseException):
-                out.append(kept if isinstance(kept, BaseException) else (*kept, d[1], d[0].row))
+            if not isinstance(kept, BaseException):
+                out.append((*kept, d[1], d[0].row))
+            elif isinstance(kept, GreenciError):  # the job's own error: its 4xx
+                out.append(kept)
             else:  # the store refused the batch: nothing of it was kept
                 out.append(HTTPException(503, detail=f"the job store could not keep the job, retry later: {kept}"))
         return out
