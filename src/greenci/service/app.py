@@ -35,6 +35,7 @@ from greenci.jsonsafe import finite
 from greenci.scheduling.planner import Decision
 from greenci.service.auth import Caller, RateLimiter, TokenCache
 from greenci.service.batching import Batcher
+from greenci.service.checkpoints import Checkpointer
 from greenci.service.dispatch import Dispatcher, check_target
 from greenci.service.http_errors import AsciiJSONResponse, CleanIn, install_error_handlers, responses
 from greenci.service.keepalive import KeepAliveLimit
@@ -100,7 +101,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     from greenci.http import package_version
 
     __version__ = package_version()
-    store = JobStore(settings.url)
+    store = JobStore(settings.url, background_checkpoints=True)
+    checkpointer = Checkpointer(store)
     provider = _provider(settings)
     history = _history(settings, store)
     policy = PlanPolicy.build(buffer_h=settings.buffer_h)
@@ -170,6 +172,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         _freeze_heap()
+        checkpointer.start()
         if settings.dispatcher:
             dispatcher.start()
         if refresher is not None:
@@ -181,6 +184,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                 refresher.stop()
             dispatcher.stop()
             writer.stop()
+            checkpointer.stop()
             store.close()
 
     app = FastAPI(title="greenci scheduler", version=__version__, lifespan=lifespan,

@@ -158,7 +158,11 @@ class NewJob:
 class JobStore:
     """Jobs in a SQL database; opening it creates or migrates the schema."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, background_checkpoints: bool = False) -> None:
+        """``background_checkpoints``: SQLite's commits never copy the write-ahead log into the database
+        file; whoever opened the store calls :meth:`checkpoint` from a thread of its own (the service does,
+        see :mod:`greenci.service.checkpoints`). Without it, a commit that fills the log past 1,000 pages
+        does the copy and its flush itself."""
         self.token_generation = 0  # bumped when a token is revoked through this store (see auth.TokenCache)
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -168,6 +172,8 @@ class JobStore:
         self._lock_threads = threading.Lock()
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            if background_checkpoints:
+                event.listen(self.engine, "connect", _no_autocheckpoint)
             database = self.engine.url.database
             if database and database != ":memory:":
                 self._write_lock = Path(database + ".write-lock")
@@ -180,6 +186,22 @@ class JobStore:
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
                 self._lock_fd = None
+
+    @property
+    def checkpoints(self) -> bool:
+        """Whether the store has a write-ahead log to checkpoint (SQLite in a file)."""
+        return self._write_lock is not None
+
+    def checkpoint(self) -> tuple[int, int] | None:
+        """Copy what it can of SQLite's write-ahead log into the database file, without waiting for any
+        writer or reader (a ``PASSIVE`` checkpoint): ``(frames in the log, frames copied)``, or None when
+        another checkpoint was running or the store is not a SQLite file. Writers go on meanwhile: the
+        copy and its flush hold no lock a commit needs."""
+        if not self.checkpoints:
+            return None
+        with self.engine.connect() as c:
+            busy, log, copied = c.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        return None if busy else (int(log), int(copied))
 
     def add_many(self, new: Sequence[NewJob]) -> list[tuple[StoredJob, bool]]:
         """Store new jobs in one transaction (one commit: one disk flush for all of them), in order.
@@ -465,6 +487,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
 
 def migrate(engine: sa.Engine) -> None:
