@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -116,3 +117,36 @@ def test_jobs_cli_lists_shows_and_cancels_over_the_api(settings: ServiceSettings
         assert anon.exit_code == 4 and "HTTP 401" in anon.stderr
     gone = CliRunner().invoke(app, ["jobs", "list", "--url", "http://127.0.0.1:9"])
     assert gone.exit_code == 4 and "cannot reach the service" in gone.stderr
+
+
+def test_a_token_in_use_is_read_again_in_the_background_and_a_revocation_still_lands_within_the_ttl(
+        tmp_path: Path) -> None:
+    from greenci.service.auth import TokenCache
+    from greenci.service.store import JobStore
+
+    url = f"sqlite:///{tmp_path / 'tokens.db'}"
+    store, other = JobStore(url), JobStore(url)  # other: another service process sharing the database
+    token = create_token(store, "acme", ("submit",))
+    cache = TokenCache(store, ttl_s=0.6)
+    try:
+        assert cache.get(token) is not None and cache.refreshes == 0  # read while the request waits
+        t0 = time.monotonic()
+        while cache.refreshes == 0 and time.monotonic() - t0 < 0.55:  # in use past its refresh point
+            assert cache.cached(token) is not None, "a token in use was dropped before its ttl"
+            time.sleep(0.01)
+        assert cache.refreshes == 1, "the token was not read again before it expired"
+        refreshed_at = time.monotonic()
+        while time.monotonic() - refreshed_at < 0.4:  # past the first read's ttl: the refresh's answer holds
+            assert cache.cached(token) is not None
+            time.sleep(0.01)
+
+        assert revoke_token(other, token.split("_")[1])  # revoked elsewhere: this cache learns it by reading
+        revoked_at = time.monotonic()
+        while cache.get(token) is not None:
+            assert time.monotonic() - revoked_at < 0.6 + 0.05, "a revoked token was accepted past the ttl"
+            time.sleep(0.01)
+        assert cache.get(token) is None
+    finally:
+        cache.close()
+        store.close()
+        other.close()

@@ -185,6 +185,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             dispatcher.stop()
             writer.stop()
             checkpointer.stop()
+            tokens.close()
             store.close()
 
     app = FastAPI(title="greenci scheduler", version=__version__, lifespan=lifespan,
