@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,7 @@ from test_service import JOB, intensity, serving  # noqa: E402, F401 - the modul
 
 from greenci.service import ServiceSettings  # noqa: E402
 from greenci.service.batching import Batcher  # noqa: E402
+from greenci.service.keepalive import KeepAliveLimit  # noqa: E402
 
 EVENTS = ("push", "pull_request", "schedule", "workflow_dispatch")
 
@@ -191,10 +193,45 @@ def test_a_lock_held_elsewhere_never_blocks_the_event_loop() -> None:
 
 def test_a_connection_is_closed_after_its_requests_so_workers_share_the_load(
         tmp_path: Path, intensity: Path) -> None:  # noqa: F811
-    with serving(_settings(tmp_path, "d", intensity, None, keepalive_requests=3)) as http:
-        got = [http.get("/healthz") for _ in range(7)]
-    assert [r.status_code for r in got] == [200] * 7
-    assert [r.headers.get("connection") for r in got] == [None, None, "close", None, None, "close", None]
+    with serving(_settings(tmp_path, "d", intensity, None, keepalive_requests=4)) as http:
+        got = [http.get("/healthz") for _ in range(60)]
+    assert [r.status_code for r in got] == [200] * 60
+    closes = [k for k, r in enumerate(got) if r.headers.get("connection") == "close"]
+    carried = np.diff([-1, *closes])  # requests each closed connection carried
+    assert len(closes) >= 60 // 4 and set(carried) <= {2, 3, 4}, carried
+
+
+def test_each_connection_draws_its_own_limit_so_clients_that_started_together_reconnect_apart() -> None:
+    draws: list[tuple[int, int]] = []
+    limits = iter([3, 1, 2])
+
+    def draw(low: int, high: int) -> int:
+        draws.append((low, high))
+        return next(limits)
+
+    async def app(scope: dict, receive: object, send: Callable) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    limit = KeepAliveLimit(app, max_requests=5, draw=draw)
+
+    async def request(port: int) -> bool:  # whether the answer closes the connection
+        heads: list[dict] = []
+
+        async def send(message: dict) -> None:
+            heads.append(message)
+
+        await limit({"type": "http", "client": ("127.0.0.1", port), "server": ("127.0.0.1", 8000)}, None, send)
+        return (b"connection", b"close") in heads[0]["headers"]
+
+    async def main() -> list[bool]:
+        a = [await request(1) for _ in range(3)]  # connection 1: its limit is 3
+        b = [await request(2)]  # connection 2: 1
+        c = [await request(3) for _ in range(2)]  # connection 3: 2
+        return a + b + c
+
+    assert asyncio.run(main()) == [False, False, True, True, False, True]
+    assert draws == [(3, 5)] * 3  # between half the maximum (rounded up) and the maximum
 
 
 def test_batches_start_at_least_the_interval_apart_and_an_idle_batcher_starts_at_once() -> None:
