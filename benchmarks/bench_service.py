@@ -1,6 +1,7 @@
 """Durable decisions under load: ``greenci serve``, 64 concurrent clients posting jobs. Prints a table; asserts nothing.
 
-Run: ``python benchmarks/bench_service.py [--seconds 60] [--clients 64] [--cases sqlite-1,postgresql-1,postgresql-2]``.
+Run: ``python benchmarks/bench_service.py [--seconds 60] [--clients 64] [--cases sqlite-1,postgresql-1,postgresql-2]
+[--repeat 1]``.
 
 Each case starts the service as a subprocess (``greenci serve`` on a free loopback port, the default ridge
 forecast) over SYNTHETIC intensity files written to a temporary folder (two zones, DE-LU and GB, an hourly
@@ -49,7 +50,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -438,6 +439,7 @@ class Result:
     load: Load | None = None
     stored: int = 0
     skipped: str | None = None
+    run: int = 1  # which of the --repeat runs of this case and load
 
     @property
     def store(self) -> str:
@@ -446,6 +448,9 @@ class Result:
     @property
     def load_label(self) -> str:
         return "back to back" if self.rate is None else f"{self.rate:,.0f}/s offered"
+
+    def label(self, repeat: int) -> str:
+        return self.load_label + (f", run {self.run}/{repeat}" if repeat > 1 else "")
 
     def met(self) -> bool:
         """The target: the offered rate answered (>= 99 %, every request a 201) with p99 under 25 ms."""
@@ -492,7 +497,11 @@ def main() -> None:
                         help="requests/s the clients offer together in the paced runs (default 1000; 0: none)")
     parser.add_argument("--cases", default="sqlite-1,sqlite-2,postgresql-1,postgresql-2",
                         help="comma-separated STORE-WORKERS cases")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each case and load, each on a fresh service (default 1): the spread")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error(f"--repeat {args.repeat}: give 1 or more runs")
     console = Console(width=160)
     wanted = [c.strip() for c in args.cases.split(",") if c.strip()]
     rates: list[float | None] = [None] + ([args.rate] if args.rate > 0 else [])
@@ -506,9 +515,15 @@ def main() -> None:
             label = f"{'SQLite' if store == 'sqlite' else 'PostgreSQL'}, {workers} worker{plural}"
             for rate in rates:
                 what = "back to back" if rate is None else f"at {rate:,.0f} requests/s"
-                console.print(f"[dim]running {label}, {args.clients} clients {what}, for {args.seconds:g} s ...[/dim]")
-                results.append(run_case(label, f"{case}-{int(rate or 0)}", int(workers), intensity, args.seconds,
-                                        args.clients, factory, rate))
+                for run in range(1, args.repeat + 1):
+                    of = f" (run {run} of {args.repeat})" if args.repeat > 1 else ""
+                    console.print(f"[dim]running {label}, {args.clients} clients {what}, for {args.seconds:g} s"
+                                  f"{of} ...[/dim]")
+                    result = run_case(label, f"{case}-{int(rate or 0)}-{run}", int(workers), intensity,
+                                      args.seconds, args.clients, factory, rate)
+                    results.append(replace(result, run=run))
+                    if result.skipped:
+                        break
 
     cores = os.cpu_count()
     table = Table(title=f"Durable decisions: {args.clients} clients x {args.seconds:g} s, POST /v1/jobs "
@@ -518,14 +533,15 @@ def main() -> None:
         table.add_column(col, justify="left" if col in ("case", "load") else "right")
     for r in results:
         if r.load is None:
-            table.add_row(r.name, r.load_label, "skipped", "", "", "", "", "", "", "", "(reason below)")
+            table.add_row(r.name, r.label(args.repeat), "skipped", "", "", "", "", "", "", "", "(reason below)")
             continue
-        base = next((b for b in results if b.load and b.name == "SQLite, 1 worker" and b.rate == r.rate), None)
+        base = next((b for b in results if b.load and b.name == "SQLite, 1 worker" and b.rate == r.rate
+                     and b.run == r.run), None)
         rate = r.load.durable / r.load.seconds
         base_rate = base.load.durable / base.load.seconds if base and base.load else 0.0
         ratio = "1x" if r is base else (f"{rate / base_rate:.2f}x" if base_rate else "-")
         errors = f"{r.load.errors:,}" + (f" ({_breakdown(r.load)})" if r.load.errors else "")
-        table.add_row(r.name, r.load_label, f"{rate:,.0f}", f"{r.load.pct_ms(50):.1f} ms",
+        table.add_row(r.name, r.label(args.repeat), f"{rate:,.0f}", f"{r.load.pct_ms(50):.1f} ms",
                       f"{r.load.pct_ms(99):.1f} ms",
                       f"{max(r.load.latencies) * 1e3:.0f} ms" if r.load.latencies else "-", errors,
                       f"{r.load.durable:,} / {r.stored:,}", f"{r.load.server_cpu_s / r.load.seconds:.2f} cores",
@@ -533,7 +549,7 @@ def main() -> None:
     console.print(table)
     for r in results:
         if r.skipped:
-            console.print(f"{r.name}, {r.load_label}: skipped: {r.skipped}")
+            console.print(f"{r.name}, {r.label(args.repeat)}: skipped: {r.skipped}")
     console.print("Back to back, each client waits for its answer before the next request, so p50 is about "
                   "clients / rate (Little's law): the latency target is measured on the paced runs.")
     if any(r.load and r.store == "PostgreSQL" for r in results):
@@ -544,11 +560,17 @@ def main() -> None:
     paced = [r for r in results if r.load and r.store == "SQLite" and r.rate is not None]
     if not paced:
         console.print(f"target: {target}: not measured (no paced SQLite run at >= {TARGET_RATE:,.0f}/s)")
-    for r in paced:
-        assert r.load is not None
-        console.print(f"target: {target}: {'met' if r.met() else 'NOT met'} by {r.name} at {r.load_label} "
-                      f"({r.load.durable / r.load.seconds:,.0f} decisions/s, p99 {r.load.pct_ms(99):.1f} ms, "
-                      f"{r.load.errors} errors)")
+    for name in dict.fromkeys(r.name for r in paced):
+        runs = [r for r in paced if r.name == name]
+        for r in runs:
+            assert r.load is not None
+            console.print(f"target: {target}: {'met' if r.met() else 'NOT met'} by {r.name} at "
+                          f"{r.label(args.repeat)} ({r.load.durable / r.load.seconds:,.0f} decisions/s, "
+                          f"p99 {r.load.pct_ms(99):.1f} ms, {r.load.errors} errors)")
+        if len(runs) > 1:
+            p99 = [r.load.pct_ms(99) for r in runs if r.load is not None]
+            console.print(f"{name}, paced: target met in {sum(r.met() for r in runs)} of {len(runs)} runs; p99 "
+                          f"{min(p99):.1f}-{max(p99):.1f} ms (median {float(np.median(p99)):.1f} ms)")
 
 
 def _breakdown(load: Load) -> str:
