@@ -87,3 +87,49 @@ def test_a_store_without_a_log_file_has_nothing_to_checkpoint() -> None:
         store.close()
     with pytest.raises(ValueError, match="interval_s"):
         Checkpointer(store, interval_s=0)
+
+
+def test_under_writes_and_reads_the_log_starts_over_once_it_is_long(tmp_path: Path) -> None:
+    """Regression: with commits every few ms and reads beside them, a commit seldom found the log wholly
+    copied (one that began during the copy appends to it), and the log grew by megabytes a minute (here,
+    without the second pass: past 3,000 frames in 2.5 s). A long log is now copied once more with no commit
+    in progress, so that the next commit starts it over."""
+    restart_after = 300
+    import threading
+
+    store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}", background_checkpoints=True)
+    checkpointer = Checkpointer(store, interval_s=0.05, restart_after=restart_after)
+    stop = threading.Event()
+    ids: list[str] = []
+
+    def write() -> None:
+        k = 0
+        while not stop.is_set():
+            ids.append(store.add_many(_jobs(4, f"w{k}"))[0][0].id)
+            k += 1
+            time.sleep(0.002)
+
+    def read() -> None:
+        while not stop.is_set():
+            if ids:
+                store.get(ids[-1])
+            time.sleep(0.001)
+
+    threads = [threading.Thread(target=write)] + [threading.Thread(target=read) for _ in range(3)]
+    largest = 0
+    try:
+        checkpointer.start()
+        for t in threads:
+            t.start()
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 3:
+            time.sleep(0.05)
+            largest = max(largest, (tmp_path / "jobs.db-wal").stat().st_size)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        checkpointer.stop()
+        store.close()
+    frames = largest // 4096
+    assert frames < 4 * restart_after, f"the log reached {frames} frames"

@@ -192,15 +192,25 @@ class JobStore:
         """Whether the store has a write-ahead log to checkpoint (SQLite in a file)."""
         return self._write_lock is not None
 
-    def checkpoint(self) -> tuple[int, int] | None:
+    def checkpoint(self, restart_after: int = 4000) -> tuple[int, int] | None:
         """Copy what it can of SQLite's write-ahead log into the database file, without waiting for any
         writer or reader (a ``PASSIVE`` checkpoint): ``(frames in the log, frames copied)``, or None when
         another checkpoint was running or the store is not a SQLite file. Writers go on meanwhile: the
-        copy and its flush hold no lock a commit needs."""
+        copy and its flush hold no lock a commit needs.
+
+        The log starts over from its beginning only at a commit that finds it wholly copied, and one that
+        began during the copy appends to it instead. Under steady writes with reads beside them that
+        happened too seldom, and the log grew by megabytes a minute; so once it holds ``restart_after``
+        frames or more, the frames committed during the copy (a batch or two) are copied again with no
+        commit in progress (under :meth:`writing`, a millisecond or so), and the next commit restarts it.
+        """
         if not self.checkpoints:
             return None
         with self.engine.connect() as c:
             busy, log, copied = c.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+            if not busy and log >= restart_after:
+                with self.writing():
+                    busy, log, copied = c.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
         return None if busy else (int(log), int(copied))
 
     def add_many(self, new: Sequence[NewJob]) -> list[tuple[StoredJob, bool]]:
