@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,11 +46,21 @@ def test_with_background_checkpoints_no_commit_checkpoints_and_checkpoint_copies
         store.close()
 
 
-def test_the_checkpointer_runs_while_the_service_writes(tmp_path: Path) -> None:
+@contextmanager
+def _checkpointed(tmp_path: Path, **options: Any) -> Iterator[tuple[JobStore, Checkpointer]]:
+    """A store without checkpointing commits and its running checkpointer, stopped and closed after."""
     store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}", background_checkpoints=True)
-    checkpointer = Checkpointer(store, interval_s=0.05)
+    checkpointer = Checkpointer(store, **options)
     try:
         checkpointer.start()
+        yield store, checkpointer
+    finally:
+        checkpointer.stop()
+        store.close()
+
+
+def test_the_checkpointer_runs_while_the_service_writes(tmp_path: Path) -> None:
+    with _checkpointed(tmp_path, interval_s=0.05) as (store, checkpointer):
         t0 = time.monotonic()
         k = 0
         while checkpointer.runs < 3 and time.monotonic() - t0 < 10:
@@ -55,24 +68,15 @@ def test_the_checkpointer_runs_while_the_service_writes(tmp_path: Path) -> None:
             k += 1
             time.sleep(0.01)
         assert checkpointer.runs >= 3
-    finally:
-        checkpointer.stop()
-        store.close()
 
 
 def test_the_checkpointer_checkpoints_once_more_when_it_stops(tmp_path: Path) -> None:
-    store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}", background_checkpoints=True)
-    checkpointer = Checkpointer(store, interval_s=3600)
-    try:
-        checkpointer.start()
+    with _checkpointed(tmp_path, interval_s=3600) as (store, checkpointer):
         store.add_many(_jobs(3, "only"))
         t0 = time.monotonic()
         checkpointer.stop()
         assert time.monotonic() - t0 < 5  # it did not sleep out its interval
         assert checkpointer.runs == 1
-    finally:
-        checkpointer.stop()
-        store.close()
 
 
 def test_a_store_without_a_log_file_has_nothing_to_checkpoint() -> None:
@@ -97,39 +101,35 @@ def test_under_writes_and_reads_the_log_starts_over_once_it_is_long(tmp_path: Pa
     restart_after = 300
     import threading
 
-    store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}", background_checkpoints=True)
-    checkpointer = Checkpointer(store, interval_s=0.05, restart_after=restart_after)
     stop = threading.Event()
     ids: list[str] = []
-
-    def write() -> None:
-        k = 0
-        while not stop.is_set():
-            ids.append(store.add_many(_jobs(4, f"w{k}"))[0][0].id)
-            k += 1
-            time.sleep(0.002)
-
-    def read() -> None:
-        while not stop.is_set():
-            if ids:
-                store.get(ids[-1])
-            time.sleep(0.001)
-
-    threads = [threading.Thread(target=write)] + [threading.Thread(target=read) for _ in range(3)]
     largest = 0
-    try:
-        checkpointer.start()
+    with _checkpointed(tmp_path, interval_s=0.05, restart_after=restart_after) as (store, _):
+
+        def write() -> None:
+            k = 0
+            while not stop.is_set():
+                ids.append(store.add_many(_jobs(4, f"w{k}"))[0][0].id)
+                k += 1
+                time.sleep(0.002)
+
+        def read() -> None:
+            while not stop.is_set():
+                if ids:
+                    store.get(ids[-1])
+                time.sleep(0.001)
+
+        threads = [threading.Thread(target=write)] + [threading.Thread(target=read) for _ in range(3)]
         for t in threads:
             t.start()
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < 3:
-            time.sleep(0.05)
-            largest = max(largest, (tmp_path / "jobs.db-wal").stat().st_size)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-        checkpointer.stop()
-        store.close()
+        try:
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 3:
+                time.sleep(0.05)
+                largest = max(largest, (tmp_path / "jobs.db-wal").stat().st_size)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
     frames = largest // 4096
     assert frames < 4 * restart_after, f"the log reached {frames} frames"
