@@ -97,10 +97,10 @@ class TokenCache:
     A token in use is read again *before* it expires: the first request after a random point between half
     and nine tenths of ``ttl_s`` is answered from the cache and hands the read to a background thread,
     whose answer starts a new ``ttl_s``. Why: a read in a request's own path (a worker thread that had to
-    win the GIL back from the busy event loop) cost that request 5-30 ms, and with 64 clients each process
-    paid it about 8 times a second, enough to set the service's 99th percentile. The random point spreads
-    the reads of tokens verified together (a fleet of clients that started together, or a service that
-    just started). Only a token unseen for ``ttl_s`` (or never seen) is read while its request waits.
+    win the GIL back from the busy event loop) cost that request up to 9 ms, and with 64 clients each
+    process paid it about 5 times a second, in bursts: enough to set the service's 99th percentile. The
+    random point spreads the reads of tokens verified together (a fleet of clients that started together,
+    or a service that just started). Only a token unseen for ``ttl_s`` (or never seen) is read while its request waits.
     """
 
     def __init__(self, store: JobStore, ttl_s: float = 10.0) -> None:
