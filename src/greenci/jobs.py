@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 
 from greenci.errors import InputError
+from greenci.timeutil import to_epoch_s
 
 TRIGGERS = ("push", "pull_request", "schedule", "workflow_dispatch", "other")
 #: the documented default for a job nothing is known of (no history of the job, its workflow or repository)
@@ -101,7 +102,7 @@ class Job:
     @functools.cached_property
     def submitted_s(self) -> int:
         """Seconds since the Unix epoch of ``submitted_at``: a decision reads it a dozen times."""
-        return int(self.submitted_at.timestamp())
+        return to_epoch_s(self.submitted_at)
 
 
 @dataclass(frozen=True, eq=False)
