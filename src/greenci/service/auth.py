@@ -100,7 +100,8 @@ class TokenCache:
     win the GIL back from the busy event loop) cost that request up to 9 ms, and with 64 clients each
     process paid it about 5 times a second, in bursts: enough to set the service's 99th percentile. The
     random point spreads the reads of tokens verified together (a fleet of clients that started together,
-    or a service that just started). Only a token unseen for ``ttl_s`` (or never seen) is read while its request waits.
+    or a service that just started). Only a token unseen for ``ttl_s`` (or never seen) is read while its
+    request waits.
     """
 
     def __init__(self, store: JobStore, ttl_s: float = 10.0) -> None:
